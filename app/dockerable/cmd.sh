@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Container entry point. Checks the environment (every variable is in the README's table), renders
+# the nginx configuration with envsubst, prepares TLS, then runs supervisord in the foreground as
+# PID 1 (nginx + uWSGI). Any bad variable stops the container here, with a message naming it.
+set -euo pipefail
+
+fail() {
+  printf '[cmd.sh] error: %s\n' "$*" >&2
+  exit 64
+}
+info() { printf '[cmd.sh] %s\n' "$*"; }
+
+# require_int NAME DEFAULT MIN: NAME (or DEFAULT when unset) must be an integer >= MIN; exported.
+require_int() {
+  local name=$1 default=$2 min=$3 value
+  value=${!name:-$default}
+  if ! [[ $value =~ ^[0-9]{1,9}$ ]] || ((10#$value < min)); then
+    fail "$name must be a whole number >= $min (got '$value')"
+  fi
+  export "$name=$((10#$value))"
+}
+
+cd /app
+
+# --- required -----------------------------------------------------------------------------------
+[ -n "${DJANGO_SETTINGS_MODULE:-}" ] \
+  || fail "DJANGO_SETTINGS_MODULE is required, e.g. project.settings.staging.settings (the environment's module mounted at /app/project/settings/staging/)"
+[[ $DJANGO_SETTINGS_MODULE =~ ^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$ ]] \
+  || fail "DJANGO_SETTINGS_MODULE must be a dotted Python module path (got '$DJANGO_SETTINGS_MODULE')"
+read -r -a server_names <<<"${NGINX_SERVER_NAME:-}"
+[ "${#server_names[@]}" -gt 0 ] \
+  || fail "NGINX_SERVER_NAME is required: the site's host name(s), separated by spaces, e.g. 'www.example.com example.com'"
+
+# --- TLS mode (USE_SSL is the older switch, still understood when TLS_MODE is not set) ----------
+if [ -n "${USE_SSL:-}" ]; then
+  [ -z "${TLS_MODE:-}" ] || fail "USE_SSL and TLS_MODE are both set: keep TLS_MODE only"
+  case "${USE_SSL,,}" in
+    1 | true | yes | on) TLS_MODE=letsencrypt ;;
+    0 | false | no | off) TLS_MODE=off ;;
+    *) fail "USE_SSL must be true or false (got '$USE_SSL'); better, set TLS_MODE=off|letsencrypt|offload" ;;
+  esac
+fi
+export TLS_MODE=${TLS_MODE:-off}
+case "$TLS_MODE" in
+  off | letsencrypt | offload) ;;
+  *) fail "TLS_MODE must be off, letsencrypt or offload (got '$TLS_MODE')" ;;
+esac
+
+label='[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
+for name in "${server_names[@]}"; do
+  if [[ $name =~ ^$label(\.$label)*$ ]]; then continue; fi
+  if [[ $name =~ ^\*(\.$label)+$ && $TLS_MODE != letsencrypt ]]; then continue; fi
+  if [[ $name == \** ]]; then
+    fail "NGINX_SERVER_NAME: '$name': wildcard names cannot get a certificate through HTTP-01 (TLS_MODE=letsencrypt)"
+  fi
+  fail "NGINX_SERVER_NAME: '$name' is not a valid host name"
+done
+export NGINX_SERVER_NAME="${server_names[*]}"
+
+# --- optional, with defaults --------------------------------------------------------------------
+require_int UWSGI_PROCESSES 2 1
+require_int UWSGI_THREADS 2 1
+require_int UWSGI_HARAKIRI 60 0
+require_int UWSGI_MAX_REQUESTS 5000 0
+require_int UWSGI_BUFFER_SIZE 8192 4096
+require_int UWSGI_LISTEN 100 1
+export NGINX_CLIENT_MAX_BODY_SIZE=${NGINX_CLIENT_MAX_BODY_SIZE:-10m}
+[[ $NGINX_CLIENT_MAX_BODY_SIZE =~ ^[0-9]{1,9}[kKmMgG]?$ ]] \
+  || fail "NGINX_CLIENT_MAX_BODY_SIZE must be a size such as 512k, 10m or 1g (got '$NGINX_CLIENT_MAX_BODY_SIZE')"
+
+mkdir -p /run/dockerable
+trusted_conf=/run/dockerable/nginx-trusted-proxies.conf
+trusted_geo=/run/dockerable/nginx-trusted-proxies.geo
+: >"$trusted_conf"
+: >"$trusted_geo"
+read -r -a trusted_proxies <<<"${NGINX_TRUSTED_PROXIES:-}"
+if [ "$TLS_MODE" = offload ]; then
+  [ "${#trusted_proxies[@]}" -gt 0 ] \
+    || fail "NGINX_TRUSTED_PROXIES is required with TLS_MODE=offload: the balancers' addresses or networks, e.g. '10.0.0.0/24'"
+  for proxy in "${trusted_proxies[@]}"; do
+    [[ $proxy =~ ^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$ ]] \
+      || fail "NGINX_TRUSTED_PROXIES: '$proxy' is not an IP address or network"
+    printf 'set_real_ip_from %s;\n' "$proxy" >>"$trusted_conf"
+    printf '%s 1;\n' "$proxy" >>"$trusted_geo"
+  done
+  printf 'real_ip_header X-Forwarded-For;\nreal_ip_recursive on;\n' >>"$trusted_conf"
+elif [ "${#trusted_proxies[@]}" -gt 0 ]; then
+  fail "NGINX_TRUSTED_PROXIES is used only with TLS_MODE=offload (TLS_MODE is '$TLS_MODE'): unset it"
+fi
+
+# --- the Django settings must load, as the user uWSGI runs as -----------------------------------
+# (uWSGI would only log the error and exit; this says which variable to fix.)
+if ! setpriv --reuid=django --regid=django --init-groups python - <<'PY'; then
+import os, sys
+try:
+    import django
+    django.setup()
+except Exception as error:
+    module = os.environ["DJANGO_SETTINGS_MODULE"]
+    print(f"[cmd.sh] error: DJANGO_SETTINGS_MODULE={module} cannot be loaded: "
+          f"{type(error).__name__}: {error}", file=sys.stderr)
+    sys.exit(1)
+PY
+  exit 64
+fi
+
+# --- directories, nginx, TLS --------------------------------------------------------------------
+install -d -o django -g django -m 0750 /run/uwsgi
+chown django:django /app/media /app/data
+
+template=/app/dockerable/nginx-app.conf
+health="http 80"
+if [ "$TLS_MODE" = letsencrypt ]; then
+  template=/app/dockerable/nginx-app-ssl.conf
+  health="https 443"
+  dockerable-tls prepare
+fi
+# shellcheck disable=SC2016  # the single quotes are for envsubst, which expands them itself
+# Only our variables: nginx's own $host, $uri, ... stay as they are.
+envsubst '${NGINX_SERVER_NAME} ${NGINX_CLIENT_MAX_BODY_SIZE}' <"$template" >/etc/nginx/conf.d/app.conf
+nginx -t -q || fail "nginx rejected the rendered configuration (/etc/nginx/conf.d/app.conf); see above"
+printf '%s %s\n' "$health" "${server_names[0]}" >/run/dockerable/healthcheck
+
+info "release ${RELEASE_ID:-unknown}, settings $DJANGO_SETTINGS_MODULE, TLS $TLS_MODE, server name(s) $NGINX_SERVER_NAME," \
+  "uWSGI $UWSGI_PROCESSES process(es) x $UWSGI_THREADS thread(s)"
+
+# tagged_pipe PATH TAG OWNER: a named pipe whose every line reaches the container's stdout
+# prefixed with [TAG]. The reader also holds the pipe open for writing, so it never sees
+# end-of-file when a writer closes and reopens it.
+tagged_pipe() {
+  rm -f "$1"
+  mkfifo -m 0600 "$1"
+  chown "$3" "$1"
+  sed -u "s/^/[$2] /" <>"$1" &
+}
+tagged_pipe /run/dockerable/supervisord.log supervisord root
+tagged_pipe /run/dockerable/django.log django django   # see project/logging.py
+
+exec supervisord -c /etc/supervisor/supervisord.conf

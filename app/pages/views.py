@@ -1,0 +1,45 @@
+import socket
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from .models import Visit
+
+
+@require_GET
+@never_cache
+def home(request):
+    """Record the visit, then show which release and which host answered, and the latest visits."""
+    host = socket.gethostname()
+    Visit.objects.create(release=settings.RELEASE_ID, host=host)
+    context = {
+        "release": settings.RELEASE_ID,
+        "host": host,
+        "visit_count": Visit.objects.count(),
+        "recent_visits": Visit.objects.all()[:10],
+    }
+    return render(request, "pages/home.html", context)
+
+
+@require_GET
+@never_cache
+def healthz(request):
+    """200 when the app can reach its database, 503 when it cannot; JSON either way."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        database = True
+    except DatabaseError:
+        database = False
+    body = {
+        "status": "ok" if database else "unavailable",
+        "release": settings.RELEASE_ID,
+        "host": socket.gethostname(),
+        "database": database,
+    }
+    return JsonResponse(body, status=200 if database else 503)

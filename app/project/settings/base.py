@@ -1,0 +1,128 @@
+"""Settings shared by every environment. No secrets here: an environment's settings module
+(project/settings/<env>/settings.py, mounted into the container) starts with
+``from ..base import *`` and reads its secrets with ``read_secrets``."""
+
+import json
+import os
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+# Baked into the image at build time (Dockerfile ARG RELEASE_ID); shown on the home page and /healthz.
+RELEASE_ID = os.environ.get("RELEASE_ID", "dev")
+
+DEBUG = False
+ALLOWED_HOSTS: list[str] = []
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "pages",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "project.urls"
+WSGI_APPLICATION = "project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# An environment overrides DATABASES. The default, SQLite in /app/data (a volume of its own,
+# never served by nginx), lets a container without any database server start.
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": "/app/data/db.sqlite3",
+    }
+}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# nginx serves both straight from these directories (see dockerable/nginx-app.conf).
+STATIC_URL = "/static/"
+STATIC_ROOT = "/app/static"
+MEDIA_URL = "/media/"
+MEDIA_ROOT = "/app/media"
+
+# Security headers are set here, once, for every response Django makes; nginx adds only
+# nosniff to the static and media files it serves itself.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Health checks come over plain HTTP from inside the container or from a balancer: never redirect them.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# Logging: Django's records reach the container's stdout tagged [django], apart from uWSGI's own
+# lines (see project/logging.py).
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "{levelname} {name}: {message}", "style": "{"},
+    },
+    "handlers": {
+        "container": {
+            "class": "project.logging.ContainerLogHandler",
+            "formatter": "plain",
+        },
+    },
+    "root": {"handlers": ["container"], "level": "INFO"},
+    "loggers": {
+        "django": {"handlers": ["container"], "level": "INFO", "propagate": False},
+    },
+}
+
+
+def read_secrets(settings_dir, *required):
+    """Return the secrets.json beside an environment's settings module as a dict.
+
+    Raises ImproperlyConfigured naming the file when it is missing or unreadable, and naming
+    every required key that it lacks, so that a misconfigured container stops at start-up
+    with a message that says what to fix.
+    """
+    path = Path(settings_dir) / "secrets.json"
+    try:
+        with path.open(encoding="utf-8") as handle:
+            secrets = json.load(handle)
+    except FileNotFoundError:
+        raise ImproperlyConfigured(f"{path} is missing: the environment's secrets are not mounted") from None
+    except (OSError, ValueError) as error:
+        raise ImproperlyConfigured(f"{path} cannot be read as JSON: {error}") from None
+    if not isinstance(secrets, dict):
+        raise ImproperlyConfigured(f"{path} must hold a JSON object")
+    missing = [key for key in required if not secrets.get(key)]
+    if missing:
+        raise ImproperlyConfigured(f"{path} lacks the key(s): {', '.join(missing)}")
+    return secrets

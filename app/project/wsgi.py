@@ -1,0 +1,5 @@
+"""WSGI entry point that uWSGI loads (see dockerable/uwsgi.ini)."""
+
+from django.core.wsgi import get_wsgi_application
+
+application = get_wsgi_application()

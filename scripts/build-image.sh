@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Builds the image from app/ and tags it IMAGE_NAME:<release id> (see release-id.sh). Skips the
+# build when that tag already exists, since the tag is derived from the source it was built from.
+# The last line printed on stdout is the image reference.
+#
+# Environment:
+#   IMAGE_NAME   image name (default: django-dockerable)
+#   BASE_IMAGE   base image (default: debian:trixie-slim; when it cannot be pulled, an equivalent
+#                image is built from Debian's archive with build-base-image.sh, and used)
+#   FORCE_BUILD  1 to build even when the tag exists
+#   NO_CACHE     1 to build every layer anew (a cold build)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+
+log() { printf 'build-image: %s\n' "$*" >&2; }
+
+image_name=${IMAGE_NAME:-django-dockerable}
+release=$("$here/release-id.sh")
+reference="$image_name:$release"
+
+if [ "${FORCE_BUILD:-0}" != 1 ] && docker image inspect "$reference" >/dev/null 2>&1; then
+  log "$reference already exists: nothing to build"
+  printf '%s\n' "$reference"
+  exit 0
+fi
+
+default_base=debian:trixie-slim
+base=${BASE_IMAGE:-$default_base}
+if ! docker image inspect "$base" >/dev/null 2>&1 && ! docker pull -q "$base" >/dev/null 2>&1; then
+  if [ "$base" != "$default_base" ]; then
+    log "BASE_IMAGE=$base is neither on this machine nor pullable: build or load it first, or unset BASE_IMAGE"
+    exit 1
+  fi
+  fallback=django-dockerable-base:trixie
+  log "cannot pull $base (no registry reachable?): using $fallback, built from Debian's archive"
+  if ! docker image inspect "$fallback" >/dev/null 2>&1; then
+    "$here/build-base-image.sh" "$fallback" trixie
+  fi
+  base=$fallback
+fi
+
+# The builder stage downloads from the package index; if this machine trusts CA certificates of
+# its own (a TLS-inspecting proxy, say), the builder trusts them too. They stay in that stage.
+ca_certs=""
+ca_files=()
+while IFS= read -r -d '' file; do ca_files+=("$file"); done \
+  < <(find /usr/local/share/ca-certificates -name '*.crt' -type f -print0 2>/dev/null)
+if [ "${#ca_files[@]}" -gt 0 ]; then
+  ca_certs=$(cat "${ca_files[@]}")
+  log "the builder stage will trust this machine's ${#ca_files[@]} local CA certificate file(s) in /usr/local/share/ca-certificates"
+fi
+
+log "building $reference on $base"
+started=$(date +%s)
+cache=()
+if [ "${NO_CACHE:-0}" = 1 ]; then cache=(--no-cache); fi
+DOCKER_BUILDKIT=0 docker build --quiet "${cache[@]}" \
+  --build-arg "BASE_IMAGE=$base" \
+  --build-arg "RELEASE_ID=$release" \
+  --build-arg "BUILD_CA_CERTS=$ca_certs" \
+  --file "$root/app/dockerable/Dockerfile" \
+  --tag "$reference" \
+  "$root/app" >/dev/null
+log "built $reference in $(($(date +%s) - started)) s"
+printf '%s\n' "$reference"

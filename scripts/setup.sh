@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Prepares this machine for the README's commands: Debian packages, the Python virtualenv with the
+# pinned tools (requirements.txt), and a running Docker engine. Fast when everything is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+# Debian packages (commands the project runs on this machine).
+declare -A wanted=(
+  [dockerd]=docker.io [debootstrap]=debootstrap [shellcheck]=shellcheck [git]=git
+  [iptables]=iptables [curl]=curl [flock]=util-linux [crontab]=cron
+)
+missing=()
+for command in "${!wanted[@]}"; do
+  command -v "$command" >/dev/null 2>&1 || missing+=("${wanted[$command]}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    log "missing Debian packages: ${missing[*]}; install them as root (apt-get install ${missing[*]}), then run again"
+    exit 1
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The virtualenv, rebuilt when requirements.txt changes.
+stamp=.venv/.requirements.sha256
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  log "installing the pinned Python tools into .venv (requirements.txt)"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+  printf '%s\n' "$want" >"$stamp"
+fi
+
+scripts/ensure-docker.sh

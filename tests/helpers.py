@@ -1,0 +1,93 @@
+"""Shared helpers for the tests: running Docker, and talking HTTP(S) to a container by its address."""
+
+import json
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import urllib3
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def docker(*args, check=True, timeout=600, **kwargs):
+    """Run the docker CLI; return the CompletedProcess (text mode)."""
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=timeout, **kwargs)
+
+
+def inspect(name, template):
+    return docker("inspect", "-f", template, name).stdout.strip()
+
+
+def container_ip(name, network):
+    return inspect(name, f"{{{{(index .NetworkSettings.Networks {json.dumps(network)}).IPAddress}}}}")
+
+
+def is_running(name):
+    return inspect(name, "{{.State.Running}}") == "true"
+
+
+def logs(name):
+    """(stdout, stderr) of a container, kept apart."""
+    result = docker("logs", name)
+    return result.stdout, result.stderr
+
+
+def http(method, url, host, **kwargs):
+    """A request with an explicit Host header, no redirects followed, TLS not verified."""
+    pool = urllib3.PoolManager(cert_reqs="CERT_NONE", retries=False, timeout=10)
+    headers = {"Host": host, **kwargs.pop("headers", {})}
+    return pool.request(method, url, headers=headers, redirect=False, **kwargs)
+
+
+def https(path, address, name, **kwargs):
+    """GET https://name/path, connecting to address, with SNI and Host set to name."""
+    pool = urllib3.HTTPSConnectionPool(
+        address,
+        443,
+        server_hostname=name,
+        cert_reqs="CERT_NONE",
+        assert_hostname=False,
+        retries=False,
+        timeout=10,
+    )
+    return pool.request("GET", path, headers={"Host": name}, redirect=False, **kwargs)
+
+
+def peer_certificate(address, name, port=443):
+    """The certificate (DER) and TLS version a server presents for name (SNI)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection((address, port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=name) as tls,
+    ):
+        return tls.getpeercert(binary_form=True), tls.version()
+
+
+def wait_until_serving(name, address, host, timeout=90, scheme="http"):
+    """Poll /healthz until it answers (any status) while the container runs; return the response."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        if not is_running(name):
+            out, err = logs(name)
+            raise AssertionError(f"container {name} exited while starting:\n{out}\n{err}")
+        try:
+            if scheme == "https":
+                return https("/healthz", address, host)
+            return http("GET", f"http://{address}/healthz", host)
+        except urllib3.exceptions.HTTPError as error:
+            last_error = error
+        time.sleep(0.5)
+    out, err = logs(name)
+    raise AssertionError(f"{name} did not answer /healthz within {timeout} s ({last_error}):\n{out}\n{err}")
+
+
+def wait_until_exited(name, timeout=60):
+    """Wait for a container to stop; return its exit code."""
+    result = docker("wait", name, timeout=timeout)
+    return int(result.stdout.strip())

@@ -1,0 +1,86 @@
+"""Stopping, dying and logging: graceful stops, no half-alive container, every line tagged."""
+
+import re
+import time
+
+from conftest import mount
+from helpers import docker, http, logs, wait_until_exited
+
+GRACE = 45  # the stop grace period the role gives the container (stop_grace_period)
+
+
+def test_docker_stop_is_graceful(site):
+    name, _ = site
+    started = time.monotonic()
+    docker("stop", "--time", str(GRACE), name, timeout=GRACE + 30)
+    elapsed = time.monotonic() - started
+    code = int(docker("inspect", "-f", "{{.State.ExitCode}}", name).stdout)
+    assert code == 0, "killed instead of stopped (137 means SIGKILL after the grace period)"
+    assert elapsed < GRACE
+    out, _err = logs(name)
+    assert "stopped: nginx (exit status 0)" in out
+    assert "stopped: uwsgi (exit status 0)" in out
+    print(f"\n[stop] docker stop took {elapsed:.1f} s")
+
+
+def test_container_exits_when_the_app_cannot_import(image, containers, sqlite_env, tmp_path):
+    env_dir, module = sqlite_env
+    broken = tmp_path / "wsgi.py"
+    broken.write_text("raise ImportError('this release is broken')\n")
+    name = containers.run(
+        image,
+        *mount(env_dir, "sqlitetest"),
+        "--volume",
+        f"{broken}:/app/project/wsgi.py:ro",
+        env={"DJANGO_SETTINGS_MODULE": module, "NGINX_SERVER_NAME": "site.test"},
+    )
+    started = time.monotonic()
+    wait_until_exited(name, timeout=90)
+    _out, err = logs(name)
+    assert "this release is broken" in err
+    assert "uwsgi could not be kept running (FATAL): stopping the container" in err
+    print(f"\n[fatal] a release that cannot import exited after {time.monotonic() - started:.1f} s")
+
+
+def test_every_line_is_tagged_with_its_program(site):
+    name, address = site
+    http("GET", f"http://{address}/", "site.test")
+    http("GET", f"http://{address}/static/pages/missing.css", "site.test")  # nginx error log
+    http("GET", f"http://{address}/", "not-allowed.test")  # Django logs DisallowedHost
+    docker(
+        "exec", "--user", "django", name, "python", "-c", "import sys; print('x', file=sys.stderr)"
+    )  # not through supervisord: must not appear
+    time.sleep(1.5)  # nginx flushes its buffered access log every second
+    out, err = logs(name)
+    lines = [line for line in (out + err).splitlines() if line]
+    untagged = [
+        line
+        for line in lines
+        if not re.match(r"^\[(nginx-access|nginx-error|uwsgi|django|supervisord|cmd\.sh)\] ", line)
+    ]
+    assert untagged == []
+    assert re.search(r'^\[nginx-access\] \S+ - - \[.*\] "GET / HTTP/1.1" 200 ', out, re.M)
+    assert re.search(r"^\[nginx-error\] .*missing\.css", err, re.M)
+    assert re.search(r"^\[uwsgi\] .*Starting uWSGI", err, re.M)
+    assert re.search(r"^\[django\] .*DisallowedHost", out, re.M)
+    assert re.search(r"^\[supervisord\] .*spawned: 'uwsgi'", out, re.M)
+
+
+def test_uwsgi_workers_do_not_run_as_root(site):
+    name, _ = site
+    report = docker(
+        "exec",
+        name,
+        "sh",
+        "-c",
+        "for p in /proc/[0-9]*; do "
+        'c=$(tr "\\0" " " < $p/cmdline 2>/dev/null); '
+        'u=$(awk "/^Uid:/ {print \\$2}" $p/status 2>/dev/null); '
+        'echo "$u $c"; done',
+    ).stdout
+    uwsgi = [line for line in report.splitlines() if line.split(" ", 1)[-1].startswith("uwsgi")]
+    assert len(uwsgi) >= 3  # the master and two workers
+    assert all(line.split()[0] == "10001" for line in uwsgi), uwsgi
+    nginx_workers = [line for line in report.splitlines() if "nginx: worker process" in line]
+    assert nginx_workers
+    assert all(line.split()[0] != "0" for line in nginx_workers), nginx_workers

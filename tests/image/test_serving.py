@@ -1,0 +1,78 @@
+"""The image serves the site: nginx in front, uWSGI behind it on a Unix socket, static files by nginx."""
+
+import json
+
+from helpers import ROOT, docker, http, inspect
+
+
+def test_home_page_goes_through_nginx_to_uwsgi(site, image):
+    name, address = site
+    response = http("GET", f"http://{address}/", "site.test")
+    assert response.status == 200
+    assert response.headers["Server"] == "nginx"
+    body = response.data.decode()
+    release = inspect(image, '{{index .Config.Labels "io.django-dockerable.release"}}')
+    assert f'<code id="release">{release}</code>' in body
+    assert f'<code id="host">{inspect(name, "{{.Config.Hostname}}")}</code>' in body
+    # Django's own security headers, set once.
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_uwsgi_listens_only_on_its_unix_socket(site):
+    name, _ = site
+    mode = docker("exec", name, "stat", "-c", "%a %U %G %F", "/run/uwsgi/app.sock").stdout.split()
+    assert mode == ["660", "django", "django", "socket"]
+    # The only TCP listener in the container is nginx on port 80 (0x0050); Docker's embedded DNS
+    # (127.0.0.11, "0B00007F") is the engine's, not the image's.
+    listening = docker(
+        "exec", name, "sh", "-c", "awk '$4 == \"0A\" {print $2}' /proc/net/tcp /proc/net/tcp6"
+    ).stdout.split()
+    ports = {entry.rsplit(":", 1)[1] for entry in listening if not entry.startswith("0B00007F:")}
+    assert ports == {"0050"}
+
+
+def test_static_file_is_served_by_nginx(site):
+    _, address = site
+    response = http("GET", f"http://{address}/static/pages/site.css", "site.test")
+    assert response.status == 200
+    assert response.data == (ROOT / "app/pages/static/pages/site.css").read_bytes()
+    assert response.headers["Content-Type"] == "text/css"
+    # Set by nginx's /static/ location only: Django never saw this request.
+    assert response.headers["Cache-Control"] == "max-age=604800"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_admin_static_files_were_collected_at_build_time(site):
+    _, address = site
+    assert http("GET", f"http://{address}/static/admin/css/base.css", "site.test").status == 200
+    assert http("GET", f"http://{address}/admin/login/", "site.test").status == 200
+
+
+def test_healthz_on_sqlite(site, image):
+    _, address = site
+    response = http("GET", f"http://{address}/healthz", "site.test")
+    assert response.status == 200
+    body = json.loads(response.data)
+    assert body["status"] == "ok"
+    assert body["database"] is True
+    assert body["release"] == inspect(image, '{{index .Config.Labels "io.django-dockerable.release"}}')
+
+
+def test_unknown_host_header_is_refused(site):
+    _, address = site
+    assert http("GET", f"http://{address}/", "evil.example").status == 400
+
+
+def test_docker_healthcheck_reports_healthy(site):
+    name, _ = site
+    result = docker("exec", name, "/usr/bin/python3", "/app/dockerable/healthcheck.py", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '"database": true' in result.stdout
+
+
+def test_the_database_is_not_served_as_media(site):
+    name, address = site
+    docker("exec", name, "test", "-f", "/app/data/db.sqlite3")
+    assert http("GET", f"http://{address}/media/../data/db.sqlite3", "site.test").status in (400, 404)
+    assert http("GET", f"http://{address}/media/db.sqlite3", "site.test").status == 404
