@@ -1,28 +1,36 @@
 # The README's commands. `make deploy` and `make test` each prepare the machine first.
 VENV := .venv
 BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 SHELL_SCRIPTS := $(shell git ls-files -co --exclude-standard '*.sh' 2>/dev/null) .ci/run
 DOCKERFILES := app/dockerable/Dockerfile tests/images/postgres/Dockerfile
+PLAYBOOKS := deploy.yml playbooks/deploy.yml playbooks/rollback.yml
 
-.PHONY: setup deploy test lint pytest image
+.PHONY: setup collections deploy test lint pytest image
 
 setup:
 	scripts/setup.sh
 
-deploy: setup
-	scripts/run-local.sh
+collections: setup
+	ansible-galaxy collection install -r requirements.yml
+
+# Deploys the `local` environment to this machine: http://localhost:8000
+deploy: collections
+	ansible-playbook deploy.yml -l local
 
 image: setup
 	scripts/build-image.sh
 
-lint: setup
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+lint: collections
+	ruff check .
+	ruff format --check .
 	shellcheck $(SHELL_SCRIPTS)
-	$(BIN)/hadolint $(DOCKERFILES)
-	$(BIN)/yamllint --strict .
+	hadolint $(DOCKERFILES)
+	yamllint --strict .
+	ansible-lint
+	for playbook in $(PLAYBOOKS); do ansible-playbook --syntax-check -l local $$playbook || exit 1; done
 
-pytest: setup
-	$(BIN)/pytest
+pytest: collections
+	pytest
 
 test: lint pytest

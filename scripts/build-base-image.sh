@@ -27,7 +27,7 @@ mirror_from_apt_sources() {
 
 security_mirror_from_apt_sources() {
   cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
-    | grep -oE 'https?://[^ ]+/debian-security/?' | head -n 1 || true
+    | grep -vE '^[[:space:]]*#' | grep -oE 'https?://[^ ]+/debian-security/?' | head -n 1 || true
 }
 
 mirror=${DEBIAN_MIRROR:-$(mirror_from_apt_sources | head -n 1)}

@@ -37,3 +37,4 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
 fi
 
 scripts/ensure-docker.sh
+scripts/ensure-compose.sh
