@@ -1,0 +1,42 @@
+"""Running the project's playbooks from the tests, as a user would (from the repository's root)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from helpers import ROOT
+
+BIN = Path(sys.executable).parent
+
+
+def ansible_playbook(playbook, *args, env=None, timeout=900):
+    """Run ansible-playbook from the repository's root; returns the CompletedProcess, output merged."""
+    environment = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", **(env or {})}
+    return subprocess.run(
+        [str(BIN / "ansible-playbook"), playbook, *args],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def extra_vars(**values):
+    """-e with a JSON document, so that types survive (lists, numbers, booleans)."""
+    return ["-e", json.dumps({f"django_dockerable_{key}": value for key, value in values.items()})]
+
+
+def recap(output):
+    """{'changed': n, 'failed': n, ...} summed over the PLAY RECAP lines."""
+    totals = {}
+    for line in output.split("PLAY RECAP", 1)[-1].splitlines():
+        for token in line.split():
+            if "=" in token:
+                key, _, value = token.partition("=")
+                if value.isdigit():
+                    totals[key] = totals.get(key, 0) + int(value)
+    return totals

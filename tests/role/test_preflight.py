@@ -1,0 +1,114 @@
+"""Every input a user can get wrong stops the deploy before any host is changed, naming the variable."""
+
+import pytest
+from ansible_helpers import ansible_playbook, extra_vars
+
+GOOD_KEY = "k" * 20 + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+
+
+@pytest.fixture
+def untouched(tmp_path):
+    """A base directory that must still not exist after the failed run."""
+    base = tmp_path / "srv"
+    yield ["-e", f"django_dockerable_base_dir={base}"]
+    assert not base.exists(), "the host was changed before the error"
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"environment": "qa"}, "django_dockerable_environment is 'qa': it must be an inventory group"),
+        ({"secret_key": "too-short"}, "django_dockerable_secret_key is missing, shorter than 50 characters"),
+        ({"secret_key": ""}, "django_dockerable_secret_key is missing"),
+        ({"secret_key": "change-me-" + "x" * 60}, "or a placeholder"),
+        ({"secret_key": "django-insecure-" + GOOD_KEY}, "or a placeholder"),
+        ({"secret_key": "ab" * 30}, "or a placeholder"),
+        (
+            {"tls_mode": "ssl"},
+            "value of django_dockerable_tls_mode must be one of: off, letsencrypt, offload, got: ssl",
+        ),
+        ({"tls_mode": "letsencrypt"}, "django_dockerable_letsencrypt_email must be an e-mail address"),
+        (
+            {"tls_mode": "letsencrypt", "letsencrypt_email": "ops@example.com"},
+            "every entry of django_dockerable_server_names a public DNS name",
+        ),
+        ({"server_names": ["bad_name!"]}, "django_dockerable_server_names must list the site's host names"),
+        ({"server_names": []}, "django_dockerable_server_names must list the site's host names"),
+        ({"uwsgi_processes": 0}, "django_dockerable_uwsgi_processes (0)"),
+        ({"uwsgi_processes": "abc"}, "django_dockerable_uwsgi_processes"),
+        ({"ship_mode": "registry"}, "django_dockerable_ship_mode is registry but django_dockerable_registry is empty"),
+        ({"tls_mode": "offload"}, "django_dockerable_trusted_proxies must list the balancers"),
+        ({"database_engine": "postgresql"}, "django_dockerable_database_engine is postgresql: set"),
+        ({"acme_ca_bundle": "/nonexistent/ca.pem"}, "django_dockerable_acme_ca_bundle is '/nonexistent/ca.pem'"),
+    ],
+    ids=lambda value: str(value)[:60],
+)
+def test_bad_input_is_refused_before_any_change(untouched, variables, expected):
+    result = ansible_playbook("deploy.yml", "-l", "local", *untouched, *extra_vars(**variables))
+    assert result.returncode != 0
+    assert expected in " ".join(result.stdout.split()), result.stdout[-3000:]
+
+
+def test_type_errors_do_not_echo_secret_values(untouched):
+    result = ansible_playbook("deploy.yml", "-l", "local", *untouched, *extra_vars(secret_key=["a-secret-list-value"]))
+    assert result.returncode != 0
+    assert "django_dockerable_secret_key" in result.stdout
+    assert "a-secret-list-value" not in result.stdout
+
+
+def test_one_environment_at_a_time(untouched):
+    result = ansible_playbook("deploy.yml", *untouched)
+    assert result.returncode != 0
+    assert "Deploy one environment at a time, chosen with -l" in result.stdout
+
+
+def test_placeholder_secrets_in_the_example_vault_are_refused(untouched, tmp_path):
+    """The repository's example vault decrypts with its documented example password, and its
+    placeholder values are refused before any host (here unreachable examples) is contacted."""
+    vault_dir = tmp_path / "vault"
+    vault_dir.mkdir()
+    (vault_dir / "staging").write_text("example-staging-vault-password\n")
+    result = ansible_playbook(
+        "deploy.yml", "-l", "staging", *untouched, env={"DJANGO_DOCKERABLE_VAULT_DIR": str(vault_dir)}
+    )
+    assert result.returncode != 0
+    assert "django_dockerable_secret_key is missing, shorter than 50 characters, or a placeholder" in " ".join(
+        result.stdout.split()
+    )
+    assert "UNREACHABLE" not in result.stdout
+
+
+def test_missing_vault_password_is_reported(untouched, tmp_path):
+    """Ansible's own error, before any task runs (the client hands Ansible an unusable password, so
+    that environments without a password file, like local, still deploy)."""
+    result = ansible_playbook(
+        "deploy.yml", "-l", "staging", *untouched, env={"DJANGO_DOCKERABLE_VAULT_DIR": str(tmp_path)}
+    )
+    assert result.returncode != 0
+    assert "Decryption failed (no vault secrets were found that could decrypt)" in result.stdout
+    assert "TASK [" not in result.stdout
+
+
+def test_a_stale_lock_is_reported_and_can_be_broken(tmp_path):
+    base = tmp_path / "srv"
+    lock = base / "local/deploy.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text("taken 2026-01-01T00:00:00Z by someone@somewhere for release abc\n")
+    result = ansible_playbook(
+        "deploy.yml", "-l", "local", "-e", f"django_dockerable_base_dir={base}", "--tags", "never"
+    )
+    text = " ".join(
+        ansible_playbook(
+            "deploy.yml",
+            "-l",
+            "local",
+            "-e",
+            f"django_dockerable_base_dir={base}",
+            *extra_vars(release="no-such-release"),
+        ).stdout.split()
+    )
+    assert result.returncode == 0  # --tags never runs nothing: the inventory and playbook load
+    assert "the local environment is locked (taken 2026-01-01T00:00:00Z by someone@somewhere" in text
+    assert "run again with -e django_dockerable_break_lock=true" in text
+    assert lock.exists()
+    assert sorted(path.name for path in base.joinpath("local").iterdir()) == ["deploy.lock"]

@@ -1,0 +1,223 @@
+"""The role's files rendered from sample inventories: content, modes, and no secret where it does not belong."""
+
+import json
+import os
+import re
+import secrets
+import stat
+import sys
+
+import pytest
+import yaml
+from ansible_helpers import ansible_playbook
+
+from helpers import docker
+
+SECRET_KEY = secrets.token_urlsafe(50)
+DB_PASSWORD = secrets.token_urlsafe(20)
+EXTRA_SECRET = secrets.token_urlsafe(20)
+
+STAGING = {
+    "environment": "staging",
+    "server_names": ["www.example.com", "example.com"],
+    "tls_mode": "letsencrypt",
+    "letsencrypt_email": "ops@example.com",
+    "hsts_include_subdomains": True,
+    "hsts_preload": True,
+    "database_engine": "postgresql",
+    "database_host": "db.example.com",
+    "database_name": "site",
+    "database_user": "site",
+    "database_password": DB_PASSWORD,
+    "secret_key": SECRET_KEY,
+    "extra_secrets": {"smtp_password": EXTRA_SECRET},
+    "extra_settings": {"EMAIL_HOST": "smtp.example.com", "ADMINS": [["Ops", "ops@example.com"]], "X_DEBUG": False},
+    "renew_extra_args": ["--no-random-sleep-on-renew"],
+    "release": "0123456789ab",
+    "uwsgi_processes": 4,
+}
+LOCAL = {
+    "environment": "local",
+    "server_names": ["localhost"],
+    "http_port": 8000,
+    "secret_key": SECRET_KEY,
+    "release": "0123456789ab",
+}
+
+
+def render(tmp_path, host, values):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    base = tmp_path / "srv"
+    cron = tmp_path / f"cron-{host}"
+    variables = {f"django_dockerable_{key}": value for key, value in {**values, "base_dir": str(base)}.items()}
+    variables["django_dockerable_cron_file"] = str(cron)
+    variables["ansible_python_interpreter"] = sys.executable
+    variables_file = tmp_path / f"vars-{host}.json"
+    variables_file.write_text(json.dumps(variables))
+    result = ansible_playbook(
+        "tests/role/render.yml", "-i", f"{host},", "-c", "local", "-e", f"@{variables_file}", "--diff"
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    return base / values["environment"], cron, result.stdout
+
+
+@pytest.fixture(scope="module")
+def staging(tmp_path_factory):
+    return render(tmp_path_factory.mktemp("staging"), "web1.example.com", STAGING)
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    return render(tmp_path_factory.mktemp("local"), "localhost", LOCAL)
+
+
+def test_secrets_json_is_private_and_complete(staging):
+    env_dir, _, _ = staging
+    path = env_dir / "settings/secrets.json"
+    info = path.stat()
+    assert stat.S_IMODE(info.st_mode) == 0o640
+    assert (info.st_uid, info.st_gid) == (0, 10001)
+    assert json.loads(path.read_text()) == {
+        "django_secret_key": SECRET_KEY,
+        "database_password": DB_PASSWORD,
+        "smtp_password": EXTRA_SECRET,
+    }
+    assert stat.S_IMODE((env_dir / "settings").stat().st_mode) == 0o750
+
+
+def test_no_secret_in_any_other_file_or_in_the_output(staging):
+    env_dir, cron, output = staging
+    files = [path for path in env_dir.rglob("*") if path.is_file() and path.name != "secrets.json"] + [cron]
+    assert len(files) >= 4
+    for path in files:
+        text = path.read_text()
+        for secret in (SECRET_KEY, DB_PASSWORD, EXTRA_SECRET):
+            assert secret not in text, path
+    for secret in (SECRET_KEY, DB_PASSWORD, EXTRA_SECRET):
+        assert secret not in output  # even with --diff
+
+
+def test_settings_module(staging):
+    env_dir, _, _ = staging
+    source = (env_dir / "settings/settings.py").read_text()
+    compile(source, "settings.py", "exec")
+    assert '"database_password",' in source
+    assert 'ALLOWED_HOSTS = ["www.example.com", "example.com"]' in source
+    assert 'CSRF_TRUSTED_ORIGINS = ["https://www.example.com", "https://example.com"]' in source
+    assert "SECURE_HSTS_SECONDS = 63072000" in source
+    assert 'EMAIL_HOST = json.loads("\\"smtp.example.com\\"")' in source
+    assert "from ..base import *" in source
+
+
+def test_settings_pass_django_deploy_checks_in_the_image(staging, image):
+    """The rendered production-like settings, loaded by the real image: zero deploy warnings."""
+    env_dir, _, _ = staging
+    result = docker(
+        "run",
+        "--rm",
+        "--user",
+        "django",
+        "--volume",
+        f"{env_dir}/settings:/app/project/settings/staging:ro",
+        "--env",
+        "DJANGO_SETTINGS_MODULE=project.settings.staging.settings",
+        image,
+        "python",
+        "manage.py",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+    shell = docker(
+        "run",
+        "--rm",
+        "--user",
+        "django",
+        "--volume",
+        f"{env_dir}/settings:/app/project/settings/staging:ro",
+        "--env",
+        "DJANGO_SETTINGS_MODULE=project.settings.staging.settings",
+        image,
+        "python",
+        "-c",
+        "from django.conf import settings as s; print(s.ADMINS, s.DATABASES['default']['HOST'], s.X_DEBUG)",
+    )
+    assert shell.stdout.strip() == "[['Ops', 'ops@example.com']] db.example.com False"
+
+
+def test_compose_file(staging):
+    env_dir, _, _ = staging
+    path = env_dir / "releases/0123456789ab/docker-compose.yml"
+    compose = yaml.safe_load(path.read_text())
+    assert compose["name"] == "django-dockerable-staging"
+    app = compose["services"]["app"]
+    assert app["image"] == "django-dockerable:0123456789ab"
+    assert app["container_name"] == "django-dockerable-staging"
+    assert app["restart"] == "unless-stopped"
+    assert app["stop_grace_period"] == "45s"
+    assert app["ports"] == ["0.0.0.0:80:80", "0.0.0.0:443:443"]
+    assert app["environment"] == {
+        "DJANGO_SETTINGS_MODULE": "project.settings.staging.settings",
+        "NGINX_SERVER_NAME": "www.example.com example.com",
+        "NGINX_CLIENT_MAX_BODY_SIZE": "10m",
+        "TLS_MODE": "letsencrypt",
+        "UWSGI_PROCESSES": "4",
+        "UWSGI_THREADS": "2",
+        "UWSGI_HARAKIRI": "60",
+        "UWSGI_MAX_REQUESTS": "5000",
+    }
+    assert f"{env_dir}/settings:/app/project/settings/staging:ro" in app["volumes"]
+    assert f"{env_dir}/letsencrypt:/etc/letsencrypt" in app["volumes"]
+    assert f"{env_dir}/media:/app/media" in app["volumes"]
+    assert app["logging"] == {"driver": "json-file", "options": {"max-file": "5", "max-size": "10m"}}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_data_and_media_belong_to_the_app_user(staging):
+    env_dir, _, _ = staging
+    for name in ("data", "media"):
+        info = (env_dir / name).stat()
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (10001, 10001, 0o750)
+
+
+def test_local_settings_use_sqlite_without_tls(local):
+    env_dir, _, _ = local
+    source = (env_dir / "settings/settings.py").read_text()
+    assert '"ENGINE": "django.db.backends.sqlite3"' in source
+    assert "SECURE_SSL_REDIRECT" not in source
+    compose = yaml.safe_load((env_dir / "releases/0123456789ab/docker-compose.yml").read_text())
+    assert compose["services"]["app"]["ports"] == ["0.0.0.0:8000:80"]
+    assert json.loads((env_dir / "settings/secrets.json").read_text()) == {"django_secret_key": SECRET_KEY}
+
+
+def test_renewal_cron_file(staging, tmp_path):
+    _, cron, _ = staging
+    text = cron.read_text()
+    assert 'SHELL="/bin/bash"' in text
+    match = re.search(r"^(\d+) (\d+),(\d+) \* \* \* root (.*)$", text, re.M)
+    assert match, text
+    minute, hour, second_hour, command = int(match[1]), int(match[2]), int(match[3]), match[4]
+    assert 0 <= minute < 60 and 0 <= hour < 12 and second_hour == hour + 12
+    assert command == (
+        "set -o pipefail; flock --nonblock /run/lock/django-dockerable-staging-renew.lock "
+        "docker exec django-dockerable-staging certbot renew --non-interactive "
+        "--deploy-hook 'dockerable-tls reload' --no-random-sleep-on-renew "
+        "2>&1 | logger --tag django-dockerable-staging-renew"
+    )
+    # Stable across runs, and chosen per host.
+    again, other = (
+        render(tmp_path / name, host, STAGING)[1].read_text()
+        for name, host in (("again", "web1.example.com"), ("other", "web2.example.com"))
+    )
+    assert again == text
+    assert other != text
+
+
+@pytest.fixture(autouse=True)
+def _root_only():
+    if os.geteuid() != 0:
+        pytest.skip("writes files owned by root and group 10001")
