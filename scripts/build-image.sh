@@ -25,20 +25,7 @@ if [ "${FORCE_BUILD:-0}" != 1 ] && docker image inspect "$reference" >/dev/null 
   exit 0
 fi
 
-default_base=debian:trixie-slim
-base=${BASE_IMAGE:-$default_base}
-if ! docker image inspect "$base" >/dev/null 2>&1 && ! docker pull -q "$base" >/dev/null 2>&1; then
-  if [ "$base" != "$default_base" ]; then
-    log "BASE_IMAGE=$base is neither on this machine nor pullable: build or load it first, or unset BASE_IMAGE"
-    exit 1
-  fi
-  fallback=django-dockerable-base:trixie
-  log "cannot pull $base (no registry reachable?): using $fallback, built from Debian's archive"
-  if ! docker image inspect "$fallback" >/dev/null 2>&1; then
-    "$here/build-base-image.sh" "$fallback" trixie
-  fi
-  base=$fallback
-fi
+base=$("$here/base-image.sh")
 
 # The builder stage downloads from the package index; if this machine trusts CA certificates of
 # its own (a TLS-inspecting proxy, say), the builder trusts them too. They stay in that stage.

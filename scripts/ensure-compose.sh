@@ -20,11 +20,7 @@ if [[ $candidate =~ ^2\. ]]; then
   log "installing Debian's docker-compose $candidate"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
 else
-  base=debian:trixie-slim
-  if ! docker image inspect "$base" >/dev/null 2>&1 && ! docker pull -q "$base" >/dev/null 2>&1; then
-    base=django-dockerable-base:trixie
-    docker image inspect "$base" >/dev/null 2>&1 || "$here/build-base-image.sh" "$base" trixie
-  fi
+  base=$("$here/base-image.sh")
   log "this Debian has no Compose v2: installing the plugin from Debian 13's docker-compose package (via $base)"
   target=/usr/local/lib/docker/cli-plugins
   mkdir -p "$target"

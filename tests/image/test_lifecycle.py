@@ -3,7 +3,7 @@
 import re
 import time
 
-from conftest import mount
+from conftest import measure, mount
 from helpers import docker, http, logs, wait_until_exited
 
 GRACE = 45  # the stop grace period the role gives the container (stop_grace_period)
@@ -20,7 +20,7 @@ def test_docker_stop_is_graceful(site):
     out, _err = logs(name)
     assert "stopped: nginx (exit status 0)" in out
     assert "stopped: uwsgi (exit status 0)" in out
-    print(f"\n[stop] docker stop took {elapsed:.1f} s")
+    measure(f"docker stop (graceful) took {elapsed:.1f} s")
 
 
 def test_container_exits_when_the_app_cannot_import(image, containers, sqlite_env, tmp_path):
@@ -39,7 +39,7 @@ def test_container_exits_when_the_app_cannot_import(image, containers, sqlite_en
     _out, err = logs(name)
     assert "this release is broken" in err
     assert "uwsgi could not be kept running (FATAL): stopping the container" in err
-    print(f"\n[fatal] a release that cannot import exited after {time.monotonic() - started:.1f} s")
+    measure(f"a release that cannot import exited after {time.monotonic() - started:.1f} s")
 
 
 def test_every_line_is_tagged_with_its_program(site):

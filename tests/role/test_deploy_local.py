@@ -154,3 +154,15 @@ def test_failing_release_leaves_the_previous_one_serving(deployment, image, tmp_
     assert f"rollback release={first} from={broken} result=ok" in audit
     assert not (deployment.env_dir / "deploy.lock").exists()
     assert (deployment.env_dir / "current-release").read_text().strip() == first
+
+
+def test_an_interrupted_deploys_lock_is_reported_then_broken(deployment):
+    lock = deployment.env_dir / "deploy.lock"
+    lock.write_text("taken 2026-01-01T00:00:00Z by someone@elsewhere for release abc\n")
+    result = deployment.run()
+    assert result.returncode != 0
+    assert "the local environment is locked (taken 2026-01-01T00:00:00Z" in " ".join(result.stdout.split())
+    result = deployment.run("deploy.yml", "-e", "django_dockerable_break_lock=true")
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert not lock.exists()
+    assert recap(result.stdout)["changed"] == 0

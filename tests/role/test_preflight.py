@@ -89,26 +89,34 @@ def test_missing_vault_password_is_reported(untouched, tmp_path):
     assert "TASK [" not in result.stdout
 
 
-def test_a_stale_lock_is_reported_and_can_be_broken(tmp_path):
+def test_a_stale_lock_is_reported_before_any_change(tmp_path):
     base = tmp_path / "srv"
     lock = base / "local/deploy.lock"
     lock.parent.mkdir(parents=True)
     lock.write_text("taken 2026-01-01T00:00:00Z by someone@somewhere for release abc\n")
-    result = ansible_playbook(
-        "deploy.yml", "-l", "local", "-e", f"django_dockerable_base_dir={base}", "--tags", "never"
-    )
-    text = " ".join(
-        ansible_playbook(
-            "deploy.yml",
-            "-l",
-            "local",
-            "-e",
-            f"django_dockerable_base_dir={base}",
-            *extra_vars(release="no-such-release"),
-        ).stdout.split()
-    )
-    assert result.returncode == 0  # --tags never runs nothing: the inventory and playbook load
+    result = ansible_playbook("deploy.yml", "-l", "local", "-e", f"django_dockerable_base_dir={base}")
+    text = " ".join(result.stdout.split())
+    assert result.returncode != 0
     assert "the local environment is locked (taken 2026-01-01T00:00:00Z by someone@somewhere" in text
     assert "run again with -e django_dockerable_break_lock=true" in text
-    assert lock.exists()
+    assert "Build the image on the controller" not in text
     assert sorted(path.name for path in base.joinpath("local").iterdir()) == ["deploy.lock"]
+
+
+def test_serial_comes_from_the_environments_vars(tmp_path):
+    """Batches are worked out before host variables load; the playbook reads the environment's vars.yml."""
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars/qa").mkdir(parents=True)
+    (inventory / "hosts.yml").write_text(
+        "all:\n  children:\n    qa:\n      hosts:\n        a.qa.test:\n        b.qa.test:\n        c.qa.test:\n"
+    )
+    (inventory / "group_vars/qa/vars.yml").write_text("django_dockerable_serial: 2\n")
+
+    def batches(*args):
+        result = ansible_playbook("deploy.yml", "-i", str(inventory / "hosts.yml"), "--tags", "never", *args)
+        assert result.returncode == 0, result.stdout[-2000:]
+        return result.stdout.count("PLAY [Roll out]")
+
+    assert batches("-l", "qa") == 2  # 2 + 1 hosts
+    assert batches("-l", "qa", "-e", "django_dockerable_serial=1") == 3
+    assert batches("-l", "a.qa.test,b.qa.test") == 2  # a limit that is not an environment: one at a time
