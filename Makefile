@@ -3,10 +3,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 SHELL_SCRIPTS := $(shell git ls-files -co --exclude-standard '*.sh' 2>/dev/null) .ci/run
-DOCKERFILES := app/dockerable/Dockerfile tests/images/postgres/Dockerfile
+DOCKERFILES := app/dockerable/Dockerfile tests/images/postgres/Dockerfile molecule/images/host/Dockerfile \
+	molecule/images/pebble/Dockerfile
 PLAYBOOKS := deploy.yml playbooks/deploy.yml playbooks/rollback.yml
 
-.PHONY: setup collections deploy test lint pytest image
+.PHONY: setup collections deploy test lint pytest molecule image
 
 setup:
 	scripts/setup.sh
@@ -33,4 +34,12 @@ lint: collections
 pytest: collections
 	pytest
 
-test: lint pytest
+# Multi-host scenarios: hosts with their own Docker engines, Pebble, a shared PostgreSQL.
+molecule: collections
+	@for scenario in $$(ls molecule | grep -vE '^(shared|images)$$'); do \
+	  started=$$(date +%s); \
+	  molecule test --scenario-name $$scenario || exit 1; \
+	  echo "molecule: scenario $$scenario passed in $$(( $$(date +%s) - started )) s"; \
+	done
+
+test: lint pytest molecule
