@@ -156,6 +156,24 @@ def test_failing_release_leaves_the_previous_one_serving(deployment, image, tmp_
     assert (deployment.env_dir / "current-release").read_text().strip() == first
 
 
+def test_old_and_failed_releases_are_pruned(deployment, image):
+    current = image.split(":")[-1]
+    previous = (deployment.env_dir / "previous-release").read_text().strip()
+    broken = deployment.built[-1]
+    releases = deployment.env_dir / "releases"
+    assert not (releases / broken).exists()  # a failed release is not kept for rollback
+    assert docker("image", "inspect", f"django-dockerable:{broken}", check=False).returncode == 0
+
+    result = deployment.run("deploy.yml", "-e", "django_dockerable_keep_releases=2")
+
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert sorted(path.name for path in releases.iterdir()) == sorted([current, previous])
+    assert docker("image", "inspect", f"django-dockerable:{broken}", check=False).returncode != 0
+    for kept in (current, previous):
+        assert docker("image", "inspect", f"django-dockerable:{kept}", check=False).returncode == 0
+    assert deployment.page() == current
+
+
 def test_an_interrupted_deploys_lock_is_reported_then_broken(deployment):
     lock = deployment.env_dir / "deploy.lock"
     lock.write_text("taken 2026-01-01T00:00:00Z by someone@elsewhere for release abc\n")
