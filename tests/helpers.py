@@ -91,3 +91,14 @@ def wait_until_exited(name, timeout=60):
     """Wait for a container to stop; return its exit code."""
     result = docker("wait", name, timeout=timeout)
     return int(result.stdout.strip())
+
+
+def python_with_settings(image, settings_dir, env, *args):
+    """Run python in the image as uWSGI's user, with an environment's settings module mounted."""
+    return docker(
+        "run", "--rm", "--user", "django",
+        "--volume", f"{settings_dir}:/app/project/settings/{env}:ro",
+        "--env", f"DJANGO_SETTINGS_MODULE=project.settings.{env}.settings",
+        image, "python", *args,
+        check=False,
+    )  # fmt: skip

@@ -4,8 +4,8 @@ import os
 import shutil
 import textwrap
 
-from conftest import SETTINGS_HEAD, mount, secret_key, write_environment
-from helpers import ROOT, docker, inspect
+from conftest import SETTINGS_HEAD, secret_key, write_environment
+from helpers import ROOT, docker, inspect, python_with_settings
 
 
 def run_in_image(image, *command, options=()):
@@ -73,21 +73,14 @@ def test_check_deploy_has_no_warnings_with_production_settings(image, tmp_path):
         SESSION_COOKIE_SECURE = True
         CSRF_COOKIE_SECURE = True
     """)
-    env_dir, module = write_environment(
+    env_dir, _ = write_environment(
         tmp_path,
         "prodlike",
         SETTINGS_HEAD + production,
         {"django_secret_key": secret_key()},
     )
-    result = run_in_image(
-        image,
-        "python",
-        "manage.py",
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
-        options=[*mount(env_dir, "prodlike"), "--user", "django", "--env", f"DJANGO_SETTINGS_MODULE={module}"],
+    result = python_with_settings(
+        image, env_dir, "prodlike", "manage.py", "check", "--deploy", "--fail-level", "WARNING"
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout

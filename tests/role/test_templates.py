@@ -11,7 +11,7 @@ import pytest
 import yaml
 from ansible_helpers import ansible_playbook
 
-from helpers import docker
+from helpers import python_with_settings
 
 SECRET_KEY = secrets.token_urlsafe(50)
 DB_PASSWORD = secrets.token_urlsafe(20)
@@ -112,40 +112,15 @@ def test_settings_module(staging):
 def test_settings_pass_django_deploy_checks_in_the_image(staging, image):
     """The rendered production-like settings, loaded by the real image: zero deploy warnings."""
     env_dir, _, _ = staging
-    result = docker(
-        "run",
-        "--rm",
-        "--user",
-        "django",
-        "--volume",
-        f"{env_dir}/settings:/app/project/settings/staging:ro",
-        "--env",
-        "DJANGO_SETTINGS_MODULE=project.settings.staging.settings",
-        image,
-        "python",
-        "manage.py",
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
-        check=False,
+    result = python_with_settings(
+        image, env_dir / "settings", "staging", "manage.py", "check", "--deploy", "--fail-level", "WARNING"
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
-    shell = docker(
-        "run",
-        "--rm",
-        "--user",
-        "django",
-        "--volume",
-        f"{env_dir}/settings:/app/project/settings/staging:ro",
-        "--env",
-        "DJANGO_SETTINGS_MODULE=project.settings.staging.settings",
-        image,
-        "python",
-        "-c",
+    shell = python_with_settings(
+        image, env_dir / "settings", "staging", "-c",
         "from django.conf import settings as s; print(s.ADMINS, s.DATABASES['default']['HOST'], s.X_DEBUG)",
-    )
+    )  # fmt: skip
     assert shell.stdout.strip() == "[['Ops', 'ops@example.com']] db.example.com False"
 
 
