@@ -7,7 +7,7 @@ DOCKERFILES := app/dockerable/Dockerfile tests/images/postgres/Dockerfile molecu
 	molecule/images/pebble/Dockerfile
 PLAYBOOKS := deploy.yml playbooks/deploy.yml playbooks/rollback.yml
 
-.PHONY: setup collections deploy test lint pytest molecule image
+.PHONY: setup collections deploy test lint pytest molecule image bench bench-quick
 
 setup:
 	scripts/setup.sh
@@ -42,4 +42,12 @@ molecule: collections
 	  echo "molecule: scenario $$scenario passed in $$(( $$(date +%s) - started )) s"; \
 	done
 
-test: lint pytest molecule
+# Benchmarks on demand (bench/results/*.json, docs/benchmarks.md); under 20 minutes here.
+bench: collections
+	python bench/run.py
+
+# CI: a short serving benchmark proves the benchmark still works; its figures are not published.
+bench-quick: collections
+	python bench/run.py --quick serving
+
+test: lint pytest bench-quick molecule
