@@ -39,6 +39,23 @@ def untouched(tmp_path):
         ({"ship_mode": "registry"}, "django_dockerable_ship_mode is registry but django_dockerable_registry is empty"),
         ({"tls_mode": "offload"}, "django_dockerable_trusted_proxies must list the balancers"),
         ({"database_engine": "postgresql"}, "django_dockerable_database_engine is postgresql: set"),
+        (
+            {"database_bundled": True},
+            "django_dockerable_database_bundled is true: it needs django_dockerable_database_engine postgresql "
+            "(now sqlite)",
+        ),
+        (
+            {
+                "database_bundled": True,
+                "database_engine": "postgresql",
+                "database_host": "db.example.com",
+                "database_name": "site",
+                "database_user": "site",
+                "database_password": "a-password",
+            },
+            "an empty django_dockerable_database_host (the app reaches the bundled database as `db`; "
+            'now "db.example.com")',
+        ),
         ({"acme_ca_bundle": "/nonexistent/ca.pem"}, "django_dockerable_acme_ca_bundle is '/nonexistent/ca.pem'"),
     ],
     ids=lambda value: str(value)[:60],

@@ -5,6 +5,7 @@ import os
 import re
 import secrets
 import stat
+import subprocess
 import sys
 
 import pytest
@@ -36,6 +37,19 @@ STAGING = {
     "release": "0123456789ab",
     "uwsgi_processes": 4,
 }
+# A single-host environment with the bundled PostgreSQL.
+SINGLE = {
+    "environment": "single",
+    "server_names": ["single.example.com"],
+    "database_engine": "postgresql",
+    "database_bundled": True,
+    "database_image": "postgres:17",
+    "database_name": "site",
+    "database_user": "site",
+    "database_password": DB_PASSWORD,
+    "secret_key": SECRET_KEY,
+    "release": "0123456789ab",
+}
 LOCAL = {
     "environment": "local",
     "server_names": ["localhost"],
@@ -64,6 +78,11 @@ def render(tmp_path, host, values):
 @pytest.fixture(scope="module")
 def staging(tmp_path_factory):
     return render(tmp_path_factory.mktemp("staging"), "web1.example.com", STAGING)
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    return render(tmp_path_factory.mktemp("single"), "single.example.com", SINGLE)
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +169,40 @@ def test_compose_file(staging):
     assert f"{env_dir}/media:/app/media" in app["volumes"]
     assert app["logging"] == {"driver": "json-file", "options": {"max-file": "5", "max-size": "10m"}}
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_bundled_database(single):
+    env_dir, _, output = single
+    path = env_dir / "releases/0123456789ab/docker-compose.yml"
+    compose = yaml.safe_load(path.read_text())
+    app, db = compose["services"]["app"], compose["services"]["db"]
+    assert app["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert db["image"] == "postgres:17"
+    assert db["environment"] == {
+        "POSTGRES_DB": "site",
+        "POSTGRES_USER": "site",
+        "POSTGRES_PASSWORD_FILE": "/run/secrets/database_password",
+    }
+    assert "ports" not in db  # reached by the app only
+    assert db["secrets"] == ["database_password"]
+    assert db["volumes"] == ["database:/var/lib/postgresql/data"]
+    assert compose["volumes"] == {"database": {"name": "django-dockerable-single-database"}}
+    password_file = env_dir / "database/password"
+    assert compose["secrets"] == {"database_password": {"file": str(password_file)}}
+    # The password: in a root-only file and in secrets.json, nowhere else.
+    assert password_file.read_text() == DB_PASSWORD
+    info = password_file.stat()
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (0, 0, 0o600)
+    assert stat.S_IMODE(password_file.parent.stat().st_mode) == 0o700
+    assert json.loads((env_dir / "settings/secrets.json").read_text())["database_password"] == DB_PASSWORD
+    assert DB_PASSWORD not in path.read_text() and DB_PASSWORD not in output
+    source = (env_dir / "settings/settings.py").read_text()
+    assert '"HOST": "db",' in source and '"PORT": 5432,' in source
+    # Compose itself accepts the file.
+    checked = subprocess.run(
+        ["docker", "compose", "--file", str(path), "config", "--quiet"], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_data_and_media_belong_to_the_app_user(staging):

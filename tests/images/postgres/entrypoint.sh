@@ -1,8 +1,23 @@
 #!/usr/bin/env bash
-# Initialises the cluster on first start (POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB), accepts
-# password logins (scram-sha-256) from any address, then runs postgres in the foreground.
+# The official postgres image's interface, on Debian's PostgreSQL: on first start, initialises the
+# cluster (POSTGRES_USER, POSTGRES_DB, and POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE, the file read
+# as root), accepts password logins (scram-sha-256) from any address, then runs postgres in the
+# foreground as the postgres user.
 set -euo pipefail
-: "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD is required}"
+
+if [ "$(id -u)" = 0 ]; then
+  mkdir -p "$PGDATA"
+  chown postgres:postgres "$PGDATA"
+  chmod 0700 "$PGDATA"
+  if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then
+    POSTGRES_PASSWORD=$(<"$POSTGRES_PASSWORD_FILE")
+    export POSTGRES_PASSWORD
+    unset POSTGRES_PASSWORD_FILE
+  fi
+  exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
+fi
+
+: "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE is required}"
 user=${POSTGRES_USER:-app}
 db=${POSTGRES_DB:-app}
 bin=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d | sort -V | tail -n 1)
@@ -21,5 +36,6 @@ SQL
   rm -f "$pwfile"
   "$bin/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
 fi
+unset POSTGRES_PASSWORD
 
 exec "$bin/postgres" -D "$PGDATA" -c listen_addresses='*'
