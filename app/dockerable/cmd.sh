@@ -68,11 +68,24 @@ export NGINX_CLIENT_MAX_BODY_SIZE=${NGINX_CLIENT_MAX_BODY_SIZE:-10m}
 [[ $NGINX_CLIENT_MAX_BODY_SIZE =~ ^[0-9]{1,9}[kKmMgG]?$ ]] \
   || fail "NGINX_CLIENT_MAX_BODY_SIZE must be a size such as 512k, 10m or 1g (got '$NGINX_CLIENT_MAX_BODY_SIZE')"
 
+# Benchmark only (bench/serving.py): nginx reaches uWSGI over TCP on the container's loopback
+# instead of the Unix socket, to measure what the socket saves. Never set it in an environment.
+case "${DOCKERABLE_BENCH_UWSGI_TCP:-0}" in
+  0) uwsgi_socket=/run/uwsgi/app.sock upstream=unix:/run/uwsgi/app.sock ;;
+  1)
+    uwsgi_socket=127.0.0.1:8001 upstream=127.0.0.1:8001
+    info "benchmark switch DOCKERABLE_BENCH_UWSGI_TCP=1: nginx reaches uWSGI over TCP at $uwsgi_socket"
+    ;;
+  *) fail "DOCKERABLE_BENCH_UWSGI_TCP must be 0 or 1 (got '$DOCKERABLE_BENCH_UWSGI_TCP'); it exists only for the serving benchmark: unset it" ;;
+esac
+export DOCKERABLE_UWSGI_SOCKET=$uwsgi_socket # uwsgi.ini's socket; nginx's upstream is written below
+
 mkdir -p /run/dockerable
 trusted_conf=/run/dockerable/nginx-trusted-proxies.conf
 trusted_geo=/run/dockerable/nginx-trusted-proxies.geo
 : >"$trusted_conf"
 : >"$trusted_geo"
+printf 'server %s;\n' "$upstream" >/run/dockerable/nginx-uwsgi-upstream.conf
 read -r -a trusted_proxies <<<"${NGINX_TRUSTED_PROXIES:-}"
 if [ "$TLS_MODE" = offload ]; then
   [ "${#trusted_proxies[@]}" -gt 0 ] \

@@ -2,7 +2,7 @@ import socket
 
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -43,3 +43,11 @@ def healthz(request):
         "database": database,
     }
     return JsonResponse(body, status=200 if database else 503)
+
+
+@require_GET
+@never_cache
+def ping(request):
+    """A few bytes that touch neither the database nor a template: whether the app answers at all,
+    and the request the serving benchmark measures (bench/serving.py) without a database in the way."""
+    return HttpResponse(f"pong {settings.RELEASE_ID}\n", content_type="text/plain; charset=utf-8")

@@ -45,11 +45,15 @@ def start(image, containers, tmp_path, host, port, user, password, database):
 
 def test_healthz_503_when_postgres_is_unreachable(image, containers, tmp_path):
     # Nothing listens there: a closed port on a name that resolves (the container itself).
-    _, _, response = start(image, containers, tmp_path, "localhost", 5999, "app", "x", "app")
+    _, address, response = start(image, containers, tmp_path, "localhost", 5999, "app", "x", "app")
     assert response.status == 503
     body = json.loads(response.data)
     assert body["database"] is False
     assert body["status"] == "unavailable"
+    # /ping never touches the database: the app itself still answers.
+    ping = http("GET", f"http://{address}/ping", "site.test")
+    assert ping.status == 200
+    assert ping.data.decode().startswith("pong ")
 
 
 def test_healthz_200_and_pages_work_with_postgres(image, containers, tmp_path, postgres):

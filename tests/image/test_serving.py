@@ -1,8 +1,10 @@
 """The image serves the site: nginx in front, uWSGI behind it on a Unix socket, static files by nginx."""
 
 import json
+import time
 
-from helpers import ROOT, docker, http, inspect
+from conftest import mount
+from helpers import ROOT, docker, http, inspect, logs, wait_until_serving
 
 
 def test_home_page_goes_through_nginx_to_uwsgi(site, image):
@@ -30,6 +32,33 @@ def test_uwsgi_listens_only_on_its_unix_socket(site):
     ).stdout.split()
     ports = {entry.rsplit(":", 1)[1] for entry in listening if not entry.startswith("0B00007F:")}
     assert ports == {"0050"}
+
+
+def test_uwsgi_socket_backlog_is_the_configured_one(site):
+    # A backlog of 0 (what `listen = $(UWSGI_LISTEN)` in uwsgi.ini silently gives) makes nginx
+    # answer 502 as soon as more requests arrive than uWSGI has threads.
+    name, _ = site
+    expected = "[uwsgi] your server socket listen backlog is limited to 100 connections"
+    deadline = time.monotonic() + 30  # uWSGI's lines reach the log once supervisord's listener runs
+    while expected not in (output := "".join(logs(name))) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert expected in output
+
+
+def test_benchmark_switch_puts_uwsgi_on_loopback_tcp(image, containers, sqlite_env):
+    """DOCKERABLE_BENCH_UWSGI_TCP=1 (bench/serving.py only): nginx reaches uWSGI on 127.0.0.1:8001."""
+    env_dir, module = sqlite_env
+    name = containers.run(
+        image,
+        *mount(env_dir, "sqlitetest"),
+        env={"DJANGO_SETTINGS_MODULE": module, "NGINX_SERVER_NAME": "site.test", "DOCKERABLE_BENCH_UWSGI_TCP": "1"},
+    )
+    address = containers.address(name)
+    wait_until_serving(name, address, "site.test")
+    assert http("GET", f"http://{address}/ping", "site.test").status == 200
+    listening = docker("exec", name, "awk", '$4 == "0A" {print $2}', "/proc/net/tcp").stdout.split()
+    assert "0100007F:1F41" in listening  # 127.0.0.1:8001, the container's loopback only
+    assert docker("exec", name, "test", "-e", "/run/uwsgi/app.sock", check=False).returncode != 0
 
 
 def test_static_file_is_served_by_nginx(site):
