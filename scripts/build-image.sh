@@ -9,9 +9,14 @@
 #                image is built from Debian's archive with build-base-image.sh, and used)
 #   FORCE_BUILD  1 to build even when the tag exists
 #   NO_CACHE     1 to build every layer anew (a cold build)
+#   SOURCE_DIR   a directory laid out like this repository, whose app/ is built instead of this
+#                one's (default: this repository; the benchmarks build a modified copy)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
+source_dir=${SOURCE_DIR:-$root}
+[ -f "$source_dir/app/dockerable/Dockerfile" ] \
+  || { printf 'build-image: SOURCE_DIR=%s has no app/dockerable/Dockerfile\n' "$source_dir" >&2; exit 1; }
 
 log() { printf 'build-image: %s\n' "$*" >&2; }
 
@@ -46,8 +51,8 @@ DOCKER_BUILDKIT=0 docker build --quiet "${cache[@]}" \
   --build-arg "BASE_IMAGE=$base" \
   --build-arg "RELEASE_ID=$release" \
   --build-arg "BUILD_CA_CERTS=$ca_certs" \
-  --file "$root/app/dockerable/Dockerfile" \
+  --file "$source_dir/app/dockerable/Dockerfile" \
   --tag "$reference" \
-  "$root/app" >/dev/null
+  "$source_dir/app" >/dev/null
 log "built $reference in $(($(date +%s) - started)) s"
 printf '%s\n' "$reference"

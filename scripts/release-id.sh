@@ -2,8 +2,9 @@
 # Prints the release id of the source in app/: the first 12 hex digits of a SHA-256 over every file
 # that goes into the image (path and content). The same source always gives the same id, on any
 # machine; any change to what is built gives a new one. Image tags are therefore immutable.
+# SOURCE_DIR (see build-image.sh) names another directory laid out like this repository.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "${SOURCE_DIR:-$(dirname "$0")/..}"
 
 list_files() {
   if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
