@@ -10,13 +10,17 @@ bench/run.py runs them in order and writes each result; bench/report.py turns re
 """
 
 import datetime
+import http.client
 import json
 import os
 import platform
+import secrets
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,3 +87,127 @@ def write_result(name, data, quick):
 def read_result(name, directory=RESULTS):
     path = Path(directory) / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else None
+
+
+# --- Docker objects the benchmarks create: every name starts with PREFIX, and all are removed ----
+
+PREFIX = "dockerable-bench-"
+APP_GID = 10001  # the image's django group: secrets.json is readable by it (app/dockerable/Dockerfile)
+SITE = "bench.test"  # the site name every benchmark container serves
+
+
+def last_line(result):
+    return result.stdout.strip().splitlines()[-1]
+
+
+def shipped_image():
+    """The image as shipped, built from app/ by scripts/build-image.sh (nothing is built when its tag exists)."""
+    return last_line(sh("scripts/build-image.sh"))
+
+
+def base_image():
+    """The base the image is built on (scripts/base-image.sh: pulled, or built from Debian's archive)."""
+    return last_line(sh("scripts/base-image.sh"))
+
+
+def build_ca_certs():
+    """This machine's own CA certificates (PEM), which a build stage that reaches the package index
+    must trust (a TLS-inspecting proxy, say): what scripts/build-image.sh passes as BUILD_CA_CERTS."""
+    files = sorted(Path("/usr/local/share/ca-certificates").rglob("*.crt"))
+    return "".join(path.read_text() for path in files if path.is_file())
+
+
+def bench_environment(directory, name="bench"):
+    """An environment's settings module as the role installs it (SQLite, the site SITE): settings.py
+    and secrets.json (mode 0640, group APP_GID) in `directory`/`name`. Returns the docker run options
+    (the mount) and the variables that start the image with it."""
+    env_dir = Path(directory) / name
+    env_dir.mkdir(parents=True)
+    env_dir.chmod(0o755)
+    (env_dir / "__init__.py").write_text("")
+    (env_dir / "settings.py").write_text(
+        "from pathlib import Path\n\n"
+        "from ..base import *  # noqa: F403\n\n"
+        'SECRETS = read_secrets(Path(__file__).parent, "django_secret_key")  # noqa: F405\n'
+        'SECRET_KEY = SECRETS["django_secret_key"]\n'
+        f"ALLOWED_HOSTS = [{SITE!r}]\n"
+    )
+    secrets_file = env_dir / "secrets.json"
+    secrets_file.write_text(json.dumps({"django_secret_key": secrets.token_urlsafe(50)}))
+    os.chown(secrets_file, 0, APP_GID)
+    secrets_file.chmod(0o640)
+    options = ["--volume", f"{env_dir}:/app/project/settings/{name}:ro"]
+    variables = {"DJANGO_SETTINGS_MODULE": f"project.settings.{name}.settings", "NGINX_SERVER_NAME": SITE}
+    return options, variables
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_container(name, image, *options, env=None, command=()):
+    """docker run --detach (a stale container of the same name is removed first); returns the name."""
+    assert name.startswith(PREFIX), name
+    docker("rm", "--force", "--volumes", name, check=False)
+    arguments = ["run", "--detach", "--name", name]
+    for key, value in (env or {}).items():
+        arguments += ["--env", f"{key}={value}"]
+    docker(*arguments, *options, image, *command)
+    return name
+
+
+def remove_containers(*names):
+    for name in names:
+        docker("rm", "--force", "--volumes", name, check=False)
+
+
+def remove_images(*references):
+    for reference in references:
+        docker("image", "rm", "--force", reference, check=False)
+
+
+def dangling_images():
+    """Untagged images (e.g. the builder stage the legacy builder leaves behind after a build)."""
+    return set(docker("images", "--quiet", "--no-trunc", "--filter", "dangling=true").stdout.split())
+
+
+def get(port, path, host=SITE, timeout=5):
+    """GET http://127.0.0.1:port/path with the Host header `host`: (status, body)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path, headers={"Host": host})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def wait_for_answer(port, path="/healthz", container=None, timeout=120, interval=0.02, status=200):
+    """Polls until `path` answers `status`; returns time.time() of that answer. While waiting, fails
+    as soon as `container` (if given) is no longer running, with its logs."""
+    deadline = time.monotonic() + timeout
+    last = None
+    checked = time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            answer, _ = get(port, path, timeout=2)
+            if answer == status:
+                return time.time()
+            last = f"HTTP {answer}"
+        except (OSError, http.client.HTTPException) as error:
+            last = repr(error)
+        if container and time.monotonic() - checked > 1:
+            checked = time.monotonic()
+            if docker("inspect", "-f", "{{.State.Running}}", container).stdout.strip() != "true":
+                raise RuntimeError(f"{container} stopped while starting:\n{container_logs(container)}")
+        time.sleep(interval)
+    raise RuntimeError(f"127.0.0.1:{port}{path} did not answer {status} within {timeout} s ({last})")
+
+
+def container_logs(name, timestamps=False):
+    """Both output streams of a container, in one text (with Docker's timestamps if asked)."""
+    result = docker("logs", *(["--timestamps"] if timestamps else []), name, check=False)
+    return result.stdout + result.stderr
