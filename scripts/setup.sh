@@ -9,7 +9,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 # Debian packages (commands the project runs on this machine).
 declare -A wanted=(
   [dockerd]=docker.io [debootstrap]=debootstrap [shellcheck]=shellcheck [git]=git
-  [iptables]=iptables [curl]=curl [flock]=util-linux [crontab]=cron
+  [iptables]=iptables [curl]=curl [flock]=util-linux [crontab]=cron [wrk]=wrk
 )
 missing=()
 for command in "${!wanted[@]}"; do

@@ -1,0 +1,23 @@
+"""gunicorn in uWSGI's place, for the serving benchmark only (bench/images/gunicorn/Dockerfile).
+
+The same settings as uwsgi.ini, from the variables cmd.sh has validated: workers, threads, timeout,
+recycling, backlog, and the Unix socket nginx already reaches (mode 0660 through the umask).
+"""
+
+import os
+
+wsgi_app = "project.wsgi:application"
+chdir = "/app"
+bind = "unix:/run/uwsgi/app.sock"
+umask = 0o007
+backlog = int(os.environ["UWSGI_LISTEN"])
+workers = int(os.environ["UWSGI_PROCESSES"])
+threads = int(os.environ["UWSGI_THREADS"])
+worker_class = "gthread"
+timeout = int(os.environ["UWSGI_HARAKIRI"])
+max_requests = int(os.environ["UWSGI_MAX_REQUESTS"])
+# Like uWSGI without lazy-apps: the app is imported once, before the workers are forked.
+preload_app = True
+graceful_timeout = 15
+# nginx logs every request; gunicorn logs only its own events and errors.
+errorlog = "-"

@@ -1,0 +1,428 @@
+"""Serving: requests per second and p50/p99 latency of the same Django app behind four front ends.
+
+  a. the image as shipped: nginx -> uWSGI over its Unix socket;
+  b. the same image, nginx -> uWSGI over TCP on the container's loopback (cmd.sh's benchmark-only
+     switch DOCKERABLE_BENCH_UWSGI_TCP=1);
+  c. uWSGI serving HTTP itself (its HTTP router, keep-alive on), no nginx in the path;
+  d. gunicorn behind the same nginx, on the same Unix socket (bench/images/gunicorn).
+
+Every variant runs the same 2 processes x 2 threads and harakiri (the image's defaults), on SQLite,
+without recycling workers: a recycled uWSGI worker can leave the others alone for up to a second,
+whatever the front end, and that would decide the p99 of short runs. A fifth container, (a) with the
+image's default recycling (every 5000 requests), shows that cost apart. wrk runs on this machine
+against containers published on 127.0.0.1, on two views: /ping (no database, no template) and
+/healthz (one SELECT 1). The containers run side by side and are measured in turns, the order
+rotating each round, so that the machine's noise falls on all of them.
+"""
+
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import common
+
+VARIANTS = {
+    "unix": "a. nginx → uWSGI, Unix socket (shipped)",
+    "tcp": "b. nginx → uWSGI, TCP on loopback",
+    "uwsgi-http": "c. uWSGI's own HTTP, no nginx",
+    "gunicorn": "d. nginx → gunicorn, Unix socket",
+    "recycling": "a'. (a) recycling every 5000 requests",
+}
+SHIPPED = "unix"
+RATIOS = {"a/b": "tcp", "a/c": "uwsgi-http", "a/d": "gunicorn", "a/a'": "recycling"}
+PATHS = {"/ping": "no database", "/healthz": "one SELECT 1 on SQLite"}
+WORKERS = {"UWSGI_PROCESSES": "2", "UWSGI_THREADS": "2", "UWSGI_MAX_REQUESTS": "0"}
+DEFAULT_RECYCLING = "5000"  # the image's UWSGI_MAX_REQUESTS
+CONNECTIONS = 16
+WRK_THREADS = 2
+FULL = {"rounds": 5, "seconds": 3, "warmup": 1}
+QUICK = {"rounds": 1, "seconds": 2, "warmup": 1}
+GUNICORN = common.ROOT / "bench" / "images" / "gunicorn"
+
+UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
+
+
+def parse_wrk(text):
+    """Requests/s, p50/p99 (ms), request count and failures from `wrk --latency` output."""
+
+    def duration(label):
+        match = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s|m|h)\s*$", text, re.MULTILINE)
+        if not match:
+            raise ValueError(f"no {label}% latency in wrk's output:\n{text}")
+        return float(match.group(1)) * UNITS_MS[match.group(2)]
+
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", text, re.MULTILINE)
+    requests = re.search(r"^\s*(\d+) requests in", text, re.MULTILINE)
+    if not rps or not requests:
+        raise ValueError(f"unexpected wrk output:\n{text}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    return {
+        "rps": float(rps.group(1)),
+        "p50_ms": duration(50),
+        "p99_ms": duration(99),
+        "requests": int(requests.group(1)),
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": sum(int(n) for n in sockets.groups()) if sockets else 0,
+    }
+
+
+def wrk(port, path, seconds):
+    command = [
+        "wrk", f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency",
+        "-H", f"Host: {common.SITE}", f"http://127.0.0.1:{port}{path}",
+    ]  # fmt: skip
+    return parse_wrk(common.sh(*command, timeout=seconds + 60).stdout)
+
+
+def build_gunicorn_image(shipped):
+    """bench/images/gunicorn on top of the shipped image; gunicorn is pip-installed here, for the
+    image's Python, into the build context (so the build itself needs no package index)."""
+    python = common.docker("run", "--rm", shipped, "python", "-c", "import sys; print('%d.%d' % sys.version_info[:2])")
+    context = Path(tempfile.mkdtemp(prefix=common.PREFIX))
+    try:
+        shutil.copytree(GUNICORN, context, dirs_exist_ok=True)
+        common.sh(
+            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "--target", context / "site-packages", "--only-binary=:all:", "--implementation", "py",
+            "--python-version", python.stdout.strip(), "--no-compile", "-r", context / "requirements.txt",
+        )  # fmt: skip
+        tag = f"{common.PREFIX}gunicorn:{shipped.rsplit(':', 1)[1]}"
+        common.docker(
+            "build", "--quiet", "--build-arg", f"APP_IMAGE={shipped}", "--tag", tag, context,
+            env={"DOCKER_BUILDKIT": "0"},
+        )  # fmt: skip
+        return tag
+    finally:
+        shutil.rmtree(context, ignore_errors=True)
+
+
+def start_variants(shipped, gunicorn, options, variables):
+    """The containers, one per variant, each published on a port of 127.0.0.1; returns {variant: port}."""
+    base = {**variables, **WORKERS}
+    specs = {
+        "unix": (shipped, base, 80),
+        "tcp": (shipped, {**base, "DOCKERABLE_BENCH_UWSGI_TCP": "1"}, 80),
+        # uWSGI reads UWSGI_<option> variables as options: its HTTP router on :8000, with keep-alive
+        # so that wrk's connections are reused as they are with nginx.
+        "uwsgi-http": (shipped, {**base, "UWSGI_HTTP": ":8000", "UWSGI_HTTP_KEEPALIVE": "1"}, 8000),
+        "gunicorn": (gunicorn, base, 80),
+        "recycling": (shipped, {**base, "UWSGI_MAX_REQUESTS": DEFAULT_RECYCLING}, 80),
+    }
+    ports = {}
+    for variant, (image, env, inside) in specs.items():
+        ports[variant] = common.free_port()
+        common.run_container(
+            f"{common.PREFIX}serving-{variant}", image, *options,
+            "--publish", f"127.0.0.1:{ports[variant]}:{inside}", env=env,
+        )  # fmt: skip
+    for variant, port in ports.items():
+        common.wait_for_answer(port, "/ping", container=f"{common.PREFIX}serving-{variant}")
+    return ports
+
+
+def summarize(runs):
+    """Medians per variant and path; and each ratio a/x as the median of its per-round ratios, since
+    (a) and (x) ran seconds apart within a round, under the same load from the rest of the machine."""
+    medians = {}
+    for variant in VARIANTS:
+        medians[variant] = {}
+        for path in PATHS:
+            mine = [run for run in runs if run["variant"] == variant and run["path"] == path]
+            medians[variant][path] = {
+                "rps": common.median(run["rps"] for run in mine),
+                "p50_ms": common.median(run["p50_ms"] for run in mine),
+                "p99_ms": common.median(run["p99_ms"] for run in mine),
+                "failed": sum(run["non_2xx"] + run["socket_errors"] for run in mine),
+                "requests": sum(run["requests"] for run in mine),
+            }
+    by_key = {(run["round"], run["variant"], run["path"]): run for run in runs}
+    rounds = sorted({run["round"] for run in runs})
+    ratios = {}
+    for name, other in RATIOS.items():
+        ratios[name] = {}
+        for path in PATHS:
+            pairs = [(by_key[(r, SHIPPED, path)], by_key[(r, other, path)]) for r in rounds]
+            per_round = {
+                "rps": [a["rps"] / x["rps"] for a, x in pairs],
+                "p50": [a["p50_ms"] / x["p50_ms"] for a, x in pairs],
+                "p99": [a["p99_ms"] / x["p99_ms"] for a, x in pairs],
+            }
+            ratios[name][path] = {key: common.median(values) for key, values in per_round.items()}
+            ratios[name][path]["rounds"] = per_round
+    return medians, ratios
+
+
+def run(quick):
+    plan = QUICK if quick else FULL
+    shipped = common.shipped_image()
+    common.log(f"serving: image {shipped}; wrk {WRK_THREADS} threads, {CONNECTIONS} connections, {plan}")
+    gunicorn = build_gunicorn_image(shipped)
+    names = [f"{common.PREFIX}serving-{variant}" for variant in VARIANTS]
+    settings = Path(tempfile.mkdtemp(prefix=common.PREFIX))
+    runs = []
+    try:
+        options, variables = common.bench_environment(settings)
+        ports = start_variants(shipped, gunicorn, options, variables)
+        for port in ports.values():
+            for path in PATHS:
+                wrk(port, path, plan["warmup"])
+        order = list(VARIANTS)
+        for round_ in range(plan["rounds"]):
+            for path in PATHS:
+                for variant in order:
+                    result = {"round": round_ + 1, "variant": variant, "path": path}
+                    result.update(wrk(ports[variant], path, plan["seconds"]))
+                    runs.append(result)
+                    common.log(
+                        f"serving: round {round_ + 1} {variant:10} {path:8} {result['rps']:8.0f} req/s"
+                        f"  p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:7.2f} ms"
+                        f"  failed {result['non_2xx'] + result['socket_errors']} of {result['requests']}"
+                    )
+            order = order[1:] + order[:1]
+    finally:
+        common.remove_containers(*names)
+        common.remove_images(gunicorn)
+        shutil.rmtree(settings, ignore_errors=True)
+    medians, ratios = summarize(runs)
+    for variant in VARIANTS:
+        for path in PATHS:
+            m = medians[variant][path]
+            common.log(
+                f"serving: median {variant:10} {path:8} {m['rps']:8.0f} req/s"
+                f"  p50 {m['p50_ms']:6.2f} ms  p99 {m['p99_ms']:7.2f} ms"
+            )
+    for name, by_path in ratios.items():
+        for path, ratio in by_path.items():
+            common.log(
+                f"serving: {name} {path:8} req/s x{ratio['rps']:.3f}  p50 x{ratio['p50']:.3f}  p99 x{ratio['p99']:.3f}"
+            )
+    return {
+        "image": shipped,
+        "gunicorn": (GUNICORN / "requirements.txt").read_text().split("==")[-1].strip(),
+        "wrk": {"threads": WRK_THREADS, "connections": CONNECTIONS, **plan},
+        "workers": {"processes": int(WORKERS["UWSGI_PROCESSES"]), "threads": int(WORKERS["UWSGI_THREADS"])},
+        "variants": VARIANTS,
+        "paths": PATHS,
+        "runs": runs,
+        "medians": medians,
+        "ratios": ratios,
+    }
+
+
+# --- the report -----------------------------------------------------------------------------------
+
+
+def letter(variant):
+    """'a.', 'b.', "a'." -> 'a', 'b', "a'"."""
+    return VARIANTS[variant].split(".", 1)[0]
+
+
+def more_or_fewer(ratio):
+    """Throughput of (a) against another: 1.07 -> '7% more'; 0.90 -> '10% fewer'."""
+    change = (ratio - 1) * 100
+    return f"{abs(change):.0f}% {'more' if change >= 0 else 'fewer'}"
+
+
+def direction(values):
+    """'above' when every round's ratio is above 1, 'below' when every one is below, else 'mixed'."""
+    if all(value > 1 for value in values):
+        return "above"
+    if all(value < 1 for value in values):
+        return "below"
+    return "mixed"
+
+
+def verdict(result):
+    """Whether the Unix socket served more than TCP: in every round, on both views."""
+    directions = {direction(result["ratios"]["a/b"][path]["rounds"]["rps"]) for path in PATHS}
+    if directions == {"above"}:
+        return "confirmed"
+    if directions == {"below"}:
+        return "refuted"
+    return "not shown"
+
+
+def figure_throughput(result, path):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.8 / len(VARIANTS)
+    for index, variant in enumerate(VARIANTS):
+        xs, heights, low, high = [], [], [], []
+        for position, route in enumerate(PATHS):
+            values = [r["rps"] for r in result["runs"] if r["variant"] == variant and r["path"] == route]
+            middle = result["medians"][variant][route]["rps"]
+            xs.append(position + (index - (len(VARIANTS) - 1) / 2) * width)
+            heights.append(middle)
+            low.append(middle - min(values))
+            high.append(max(values) - middle)
+        ax.bar(xs, heights, width, yerr=[low, high], capsize=3, label=VARIANTS[variant])
+    ax.set_xticks(range(len(PATHS)), [f"{route} ({what})" for route, what in PATHS.items()])
+    ax.set_ylabel("requests/s: median, min-max of rounds")
+    ax.set_title(f"Throughput, {result['wrk']['connections']} connections, {result['machine']['cores']} cores")
+    ax.legend(fontsize="small", loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def figure_latency(result, path):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    labels = [f"{letter(v)}. {v}" for v in VARIANTS]
+    for ax, route in zip(axes, PATHS, strict=True):
+        p50 = [result["medians"][v][route]["p50_ms"] for v in VARIANTS]
+        p99 = [result["medians"][v][route]["p99_ms"] for v in VARIANTS]
+        xs = list(range(len(VARIANTS)))
+        ax.bar([x - 0.2 for x in xs], p50, 0.4, label="p50")
+        ax.bar([x + 0.2 for x in xs], p99, 0.4, label="p99")
+        ax.set_yscale("log")
+        ax.set_xticks(xs, labels, rotation=20, fontsize="small")
+        ax.set_title(route)
+        ax.set_ylabel("ms, median of rounds (log scale)")
+        ax.legend(fontsize="small")
+    fig.suptitle(f"Latency under {result['wrk']['connections']} connections")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def section(result, figures):
+    figure_throughput(result, figures / "serving-throughput.png")
+    figure_latency(result, figures / "serving-latency.png")
+    medians, ratios = result["medians"], result["ratios"]
+    plan, workers = result["wrk"], result["workers"]
+    threads = workers["processes"] * workers["threads"]
+    lines = [
+        "## Serving",
+        "",
+        f"wrk ({plan['threads']} threads, {plan['connections']} connections) on this machine against containers "
+        f"published on 127.0.0.1: {plan['rounds']} rounds of {plan['seconds']} s per variant and view, after a "
+        f"{plan['warmup']} s warm-up, the variants measured in turns within each round. Every variant runs "
+        f"{workers['processes']} processes x {workers['threads']} threads with the image's harakiri, on SQLite "
+        f"(image `{result['image']}`), without recycling workers except in (a'). `/ping` touches neither the "
+        "database nor a template; `/healthz` runs one `SELECT 1`. (b) is the image with cmd.sh's benchmark-only "
+        "switch `DOCKERABLE_BENCH_UWSGI_TCP=1`; (c) is the image's uWSGI with its own HTTP router on a port "
+        f"(`UWSGI_HTTP`, keep-alive on), nginx idle; (d) is gunicorn {result['gunicorn']} (gthread, app preloaded "
+        "like uWSGI's) in uWSGI's place behind the same nginx (`bench/images/gunicorn`); (a') is (a) with the "
+        "image's default `UWSGI_MAX_REQUESTS=5000`.",
+        "",
+        "| Variant | " + " | ".join(f"{p} req/s | {p} p50 ms | {p} p99 ms" for p in PATHS) + " |",
+        "|---|" + "---:|" * 3 * len(PATHS),
+    ]
+    for variant, label in VARIANTS.items():
+        cells = []
+        for route in PATHS:
+            m = medians[variant][route]
+            cells += [f"{m['rps']:.0f}", f"{m['p50_ms']:.2f}", f"{m['p99_ms']:.1f}"]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Ratios of (a) to each other variant, the median of the per-round ratios (each round ran the two seconds "
+        "apart): above 1 for req/s, below 1 for latency, favour (a). In brackets, the lowest and highest round.",
+        "",
+        "| Ratio | " + " | ".join(f"{p} req/s | {p} p50 | {p} p99" for p in PATHS) + " |",
+        "|---|" + "---:|" * 3 * len(PATHS),
+    ]
+    for name, other in RATIOS.items():
+        cells = []
+        for route in PATHS:
+            r = ratios[name][route]
+            rps = r["rounds"]["rps"]
+            cells += [f"{r['rps']:.2f} ({min(rps):.2f} to {max(rps):.2f})", f"{r['p50']:.2f}", f"{r['p99']:.2f}"]
+        lines.append(f"| {name}: {VARIANTS[other][len(letter(other)) + 2 :]} | " + " | ".join(cells) + " |")
+
+    failed = {(v, p): m["failed"] for v, by_path in medians.items() for p, m in by_path.items() if m["failed"]}
+    if failed:
+        listed = ", ".join(f"({letter(v)}) {p}: {n}" for (v, p), n in failed.items())
+        failures = f"Some requests failed (non-2xx or socket errors), which flatters those figures: {listed}."
+    else:
+        total = sum(m["requests"] for by_path in medians.values() for m in by_path.values())
+        failures = f"All {total} requests were answered 2xx, without a socket error."
+
+    def against(name):
+        return ", ".join(f"{more_or_fewer(ratios[name][route]['rps'])} on {route}" for route in PATHS)
+
+    nginx = {direction(ratios["a/c"][route]["rounds"]["rps"]) for route in PATHS}
+    if nginx == {"above"}:
+        nginx_text = (
+            "nginx in front cost nothing measurable; the shipped image served more than uWSGI's own HTTP router in "
+            "every round, and nginx also serves the static files, buffers slow clients and terminates TLS."
+        )
+    elif nginx == {"below"}:
+        nginx_text = (
+            "uWSGI alone served more in every round, as nginx takes CPU that the workers would use on a machine "
+            "this small; it buys static files served without Django, slow clients kept away from the workers, and TLS."
+        )
+    else:
+        nginx_text = (
+            "the rounds disagreed, so nginx in front costs little next to the static files, client buffering "
+            "and TLS it brings."
+        )
+    gunicorn = {direction(ratios["a/d"][route]["rounds"]["rps"]) for route in PATHS}
+    gunicorn = {direction(ratios["a/d"][route]["rounds"]["rps"]) for route in PATHS}
+    if gunicorn == {"above"}:
+        gunicorn_text = f"uWSGI served more than gunicorn with the same workers in every round ({against('a/d')})."
+    elif gunicorn == {"below"}:
+        gunicorn_text = f"gunicorn served more than uWSGI with the same workers in every round ({against('a/d')})."
+    else:
+        gunicorn_text = f"uWSGI and gunicorn traded places between rounds (in the median, {against('a/d')})."
+    lines += [
+        "",
+        "![Requests per second](benchmarks/serving-throughput.png)",
+        "",
+        f"**Throughput.** The shipped image answered {medians[SHIPPED]['/ping']['rps']:.0f} requests per second on "
+        f"/ping and {medians[SHIPPED]['/healthz']['rps']:.0f} on /healthz, on {result['machine']['cores']} cores "
+        f"shared with the load generator. Against uWSGI serving HTTP itself it served {against('a/c')}: "
+        f"{nginx_text} {gunicorn_text} {failures} For a user: on a small host the whole stack is CPU-bound, so "
+        "a front end's cost per request shows as throughput; a real page that renders templates and queries a "
+        "database spends far longer in Django, and these differences shrink in proportion.",
+    ]
+
+    state = verdict(result)
+    tcp = ratios["a/b"]
+    tcp_numbers = (
+        f"a/b in req/s was {tcp['/ping']['rps']:.2f} on /ping and {tcp['/healthz']['rps']:.2f} on /healthz, "
+        f"between {min(min(tcp[route]['rounds']['rps']) for route in PATHS):.2f} and "
+        f"{max(max(tcp[route]['rounds']['rps']) for route in PATHS):.2f} in single rounds; p50 "
+        f"{tcp['/ping']['p50']:.2f} and {tcp['/healthz']['p50']:.2f}"
+    )
+    socket_text = {
+        "confirmed": f"**confirmed**: the Unix socket served more than TCP in every round, on both views "
+        f"({tcp_numbers}).",
+        "refuted": f"**refuted**: TCP on loopback served more than the Unix socket in every round, on both views "
+        f"({tcp_numbers}).",
+        "not shown": f"**not shown** by this run: the socket did not beat TCP in every round on both views "
+        f"({tcp_numbers}); its saving, if any, is smaller than this machine's noise next to Django's own work.",
+    }[state]
+    recycling = ratios["a/a'"]
+    stall = medians["recycling"]["/ping"]["p99_ms"] / medians[SHIPPED]["/ping"]["p99_ms"]
+    if stall > 3:
+        recycling_text = (
+            f"Recycling is what moves the tail: with the image's default of a new worker every 5000 requests, (a') "
+            f"had a p99 of {medians['recycling']['/ping']['p99_ms']:.0f} ms on /ping against "
+            f"{medians[SHIPPED]['/ping']['p99_ms']:.0f} ms without ({stall:.0f} times): under steady load both "
+            "workers reach the limit at about the same time, and requests wait until they are replaced. For a "
+            "user: with few workers under steady load, set `UWSGI_MAX_REQUESTS=0` if the app does not leak memory."
+        )
+    else:
+        recycling_text = (
+            f"Recycling every 5000 requests, the image's default, did not move the p99 in this run (a/a' p99 "
+            f"{recycling['/ping']['p99']:.2f} on /ping)."
+        )
+    lines += [
+        "",
+        "![Latency](benchmarks/serving-latency.png)",
+        "",
+        f"**Latency, and the Unix socket.** The original chose the Unix socket for its lower overhead; that is "
+        f"{socket_text} Either way the socket keeps the uwsgi protocol off every network: only processes in the "
+        f"django group can reach it (mode 0660), where a TCP port must be kept to loopback. At the median the "
+        f"shipped image answered in {medians[SHIPPED]['/ping']['p50_ms']:.1f} ms on /ping and its p99 was "
+        f"{medians[SHIPPED]['/ping']['p99_ms']:.0f} ms, with {plan['connections']} clients sharing {threads} "
+        f"threads. {recycling_text}",
+    ]
+    return "\n".join(lines) + "\n"
