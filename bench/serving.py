@@ -261,6 +261,7 @@ def figure_throughput(result, path):
             high.append(max(values) - middle)
         ax.bar(xs, heights, width, yerr=[low, high], capsize=3, label=VARIANTS[variant])
     ax.set_xticks(range(len(PATHS)), [f"{route} ({what})" for route, what in PATHS.items()])
+    ax.set_ylim(0, max(r["rps"] for r in result["runs"]) * 1.45)  # room for the legend
     ax.set_ylabel("requests/s: median, min-max of rounds")
     ax.set_title(f"Throughput, {result['wrk']['connections']} connections, {result['machine']['cores']} cores")
     ax.legend(fontsize="small", loc="upper right")
