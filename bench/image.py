@@ -56,6 +56,10 @@ def build_original(source, base, tag, cold):
     return time.monotonic() - started
 
 
+def image_id(reference):
+    return common.docker("image", "inspect", "-f", "{{.Id}}", reference).stdout.strip()
+
+
 def size(reference):
     return int(common.docker("image", "inspect", "-f", "{{.Size}}", reference).stdout)
 
@@ -67,14 +71,14 @@ def packages(reference):
 
 
 def new_layers(before, after):
-    """Layers of `after` that `before` lacks (what a code-only change adds): (count, bytes)."""
+    """Layers of `after` that `before` lacks (what a code-only change adds): {count, bytes}."""
 
     def history(reference):
         rows = common.docker("history", "--no-trunc", "--human=false", "--format", "{{.ID}}\t{{.Size}}", reference)
         return [row.split("\t") for row in rows.stdout.splitlines()]
 
-    known = {image_id for image_id, _ in history(before)}
-    fresh = [int(layer_size) for image_id, layer_size in history(after) if image_id not in known and layer_size != "0"]
+    known = {layer for layer, _ in history(before)}
+    fresh = [int(layer_size) for layer, layer_size in history(after) if layer not in known and layer_size != "0"]
     return {"count": len(fresh), "bytes": sum(fresh)}
 
 
@@ -86,6 +90,7 @@ def run(quick):
     tags = []
     dangling = common.dangling_images()
     times = {name: [] for name in ("shipped_unchanged", "shipped_code_change", "original_code_change")}
+    changes = {"shipped": [], "original": []}  # the layers each code-only change added
     try:
         copy_source(source)
         common.log(f"image: building the shipped recipe {'cold' if cold else 'with the cache'} (base {base})")
@@ -102,9 +107,12 @@ def run(quick):
         original_cold = build_original(source, base, original, cold)
         common.log(f"image: original built in {original_cold:.1f} s")
 
-        # Code-only changes, each unique to this run so that no earlier build's layers can serve it.
+        # Code-only changes, each unique to this run so that no earlier build's layers can serve it. The
+        # layers each adds are counted against the build just before it: on a machine whose build cache
+        # other builds share, an earlier step may be served by another build's identical step.
         original_changed = f"{ORIGINAL_NAME}:after"
         tags.append(original_changed)
+        previous = {"shipped": image_id(shipped), "original": image_id(original)}
         for index in range(rebuilds):
             with (source / CHANGED_FILE).open("a") as css:
                 css.write(f"/* bench {uuid.uuid4().hex} */\n")
@@ -116,11 +124,9 @@ def run(quick):
                 f"image: code-only change {index + 1}: shipped rebuilt in {times['shipped_code_change'][-1]:.1f} s, "
                 f"original in {times['original_code_change'][-1]:.1f} s"
             )
-            if index == 0:
-                layers = {
-                    "shipped": new_layers(shipped, shipped_changed),
-                    "original": new_layers(original, original_changed),
-                }
+            for name, reference in (("shipped", shipped_changed), ("original", original_changed)):
+                changes[name].append(new_layers(previous[name], reference))
+                previous[name] = image_id(reference)
 
         images = {
             "base": {"image": base, "bytes": size(base)},
@@ -135,6 +141,10 @@ def run(quick):
         shutil.rmtree(source, ignore_errors=True)
 
     builds = {"shipped_cold": shipped_cold, "original_cold": original_cold}
+    layers = {
+        name: {key: common.median(change[key] for change in found) for key in ("count", "bytes")}
+        for name, found in changes.items()
+    }
     builds.update({name: common.median(values) for name, values in times.items()})
     added = {name: images[name]["bytes"] - images["base"]["bytes"] for name in ("shipped", "original")}
     ratios = {
@@ -161,6 +171,7 @@ def run(quick):
         "builds_s": {name: round(seconds, 2) for name, seconds in builds.items()},
         "rebuild_runs_s": {name: [round(seconds, 2) for seconds in values] for name, values in times.items()},
         "code_change_layers": layers,
+        "code_change_layer_runs": changes,
         "ratios": ratios,
     }
 
@@ -227,6 +238,10 @@ def section(result, figures):
     compiler = (
         ", a C compiler among them" if images["original"]["compiler"] and not images["shipped"]["compiler"] else ""
     )
+
+    def runs(name):
+        return ", ".join(f"{seconds:.1f}" for seconds in result["rebuild_runs_s"][name])
+
     lines = [
         "## Image",
         "",
@@ -249,11 +264,12 @@ def section(result, figures):
         f"{'yes' if images['original']['compiler'] else 'no'} | |",
         f"| Build, {'cold' if result['cold'] else 'cached'} | {builds['shipped_cold']:.1f} s | "
         f"{builds['original_cold']:.1f} s | {ratios['cold_build']:.2f} |",
-        f"| Rebuild after a code-only change | {builds['shipped_code_change']:.1f} s | "
-        f"{builds['original_code_change']:.1f} s | {ratios['code_change_rebuild']:.2f} |",
-        f"| New layers after it | {layers['shipped']['count']}, {mb(layers['shipped']['bytes'])} | "
-        f"{layers['original']['count']}, {mb(layers['original']['bytes'])} | {ratios['code_change_layers']:.2f} |",
-        f"| Rebuild with nothing changed | {builds['shipped_unchanged']:.1f} s | | |",
+        f"| Rebuild after a code-only change | {builds['shipped_code_change']:.1f} s ({runs('shipped_code_change')}) "
+        f"| {builds['original_code_change']:.1f} s ({runs('original_code_change')}) | "
+        f"{ratios['code_change_rebuild']:.2f} |",
+        f"| New layers after it | {layers['shipped']['count']:.0f}, {mb(layers['shipped']['bytes'])} | "
+        f"{layers['original']['count']:.0f}, {mb(layers['original']['bytes'])} | {ratios['code_change_layers']:.2f} |",
+        f"| Rebuild with nothing changed | {builds['shipped_unchanged']:.1f} s ({runs('shipped_unchanged')}) | | |",
         "",
         "![Image sizes](benchmarks/image-sizes.png)",
         "",
@@ -269,18 +285,20 @@ def section(result, figures):
         "",
     ]
     if result["cold"]:
-        speed = "faster" if ratios["cold_build"] < 1 else "slower"
+        speed = "faster" if ratios["cold_build"] < 1 else "slower, as it runs apt-get in both of its stages"
         build_text = (
             f"**Build time.** Cold, the shipped recipe built in {builds['shipped_cold']:.0f} s against "
             f"{builds['original_cold']:.0f} s for the original (ratio {ratios['cold_build']:.2f}: {speed}; both "
-            "download their packages, so this varies with the network, and each was built once). "
+            "download their packages and compile uWSGI, so this varies with the network, and each was built "
+            "once). "
         )
     else:
         build_text = "**Build time.** This was a quick run, built with the cache: no cold build times. "
     build_text += (
-        f"After a code-only change the shipped image rebuilt in {builds['shipped_code_change']:.1f} s, "
+        f"After a code-only change the shipped image rebuilt in {builds['shipped_code_change']:.1f} s (median of "
+        f"{result['rebuilds']}), "
         f"{ratios['code_change_shipped'] * 100:.0f}% of its {'cold ' if result['cold'] else ''}build, adding "
-        f"{layers['shipped']['count']} layers of {mb(layers['shipped']['bytes'])} (the code, its compiled "
+        f"{layers['shipped']['count']:.0f} layers of {mb(layers['shipped']['bytes'])} (the code, its compiled "
         f"bytecode and the collected static files); the original recipe rebuilt in "
         f"{builds['original_code_change']:.1f} s. With nothing changed a rebuild takes "
         f"{builds['shipped_unchanged']:.1f} s, and the deploy does not even run it: the tag is a hash of app/, so "
