@@ -20,13 +20,19 @@ if ! command -v dockerd >/dev/null 2>&1; then
   apt-get install -y -qq --no-install-recommends docker.io iptables ca-certificates >/dev/null
 fi
 
-if [ -S /var/run/docker.sock ] && ! pgrep -x dockerd >/dev/null; then
-  rm -f /var/run/docker.sock /var/run/docker.pid
-fi
+# This machine's own engine, by its pid file: engines inside containers (the test hosts run their
+# own) are visible to pgrep here too, and must not count.
+engine_running() {
+  local pid
+  pid=$(cat /var/run/docker.pid 2>/dev/null) || return 1
+  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ]
+}
 
-if ! pgrep -x dockerd >/dev/null; then
+if ! engine_running; then
+  rm -f /var/run/docker.sock /var/run/docker.pid
   log "starting dockerd in the background (log: /var/log/dockerd.log)"
-  nohup dockerd >/var/log/dockerd.log 2>&1 &
+  # In a session of its own: it outlives the command (and the process group) that started it.
+  setsid nohup dockerd >>/var/log/dockerd.log 2>&1 </dev/null &
 fi
 
 for _ in $(seq 1 60); do
