@@ -320,7 +320,8 @@ def _plot_summary(result, path):
             values = [run[key] for run in result[setup]]
             ax.bar(i, result["summary"][setup][key], 0.6, color=colors[i])
             ax.scatter([i] * len(values), values, color="black", s=12, zorder=3)
-            ax.text(i, result["summary"][setup][key], f"{result['summary'][setup][key]:g}", ha="center", va="bottom")
+            value = result["summary"][setup][key]
+            ax.text(i, value, f"{value:.2f}" if key == "longest_gap_s" else f"{value:g}", ha="center", va="bottom")
         ax.set_xticks(range(len(SETUPS)), labels)
         ax.set_title(f"{title}, median (dots: runs)", fontsize=10)
     fig.tight_layout()
