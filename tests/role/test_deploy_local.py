@@ -9,6 +9,8 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 from ansible_helpers import ansible_playbook, recap
@@ -88,6 +90,10 @@ def test_first_deploy_serves_the_site_and_hides_the_secret(deployment, image):
     release = image.split(":")[-1]
     assert deployment.page() == release
     assert f"deploy release={release} previous=none result=ok" in deployment.audit()
+
+    # The archive it shipped is gone from the controller (and the host).
+    assert [path for path in Path(tempfile.gettempdir()).glob("django-dockerable-*") if path.is_dir()] == []
+    assert not list(Path("/var/tmp").glob("django-dockerable-*.tar"))
 
     secret = deployment.secret_key
     assert secret not in result.stdout
