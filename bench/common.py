@@ -76,6 +76,16 @@ def docker(*argv, **kwargs):
     return sh("docker", *argv, **kwargs)
 
 
+def save_figure(fig, path, dpi, layout=True, **options):
+    """Writes a plot to its PNG (tight layout unless told otherwise) and frees it."""
+    import matplotlib.pyplot as plt
+
+    if layout:
+        fig.tight_layout()
+    fig.savefig(path, dpi=dpi, **options)
+    plt.close(fig)
+
+
 def write_result(name, data, quick):
     path = results_dir(quick) / f"{name}.json"
     payload = {"benchmark": name, "quick": quick, "machine": machine(), **data}

@@ -140,9 +140,7 @@ def _plot_times(result, path):
     ax.set_ylim(0, max(r["wall_s"] for r in result["runs"]) * 1.25)
     ax.set_title("Deploy time by phase, archive vs registry")
     ax.legend(ncols=3, fontsize=8, loc="upper right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    common.save_figure(fig, path, dpi=110)
 
 
 def _plot_bytes(result, path):
@@ -167,9 +165,7 @@ def _plot_bytes(result, path):
     ax.set_ylabel("MB received per host")
     ax.set_title("Bytes shipped to each host")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    common.save_figure(fig, path, dpi=110)
 
 
 def _layers(run):

@@ -304,9 +304,7 @@ def _plot_timelines(result, path):
             labels.append("new release's share (1 s bins)")
         ax.legend(handles, labels, fontsize=7, loc="upper left", ncols=3)
     axes[-1].set_xlabel("seconds since the deploy started")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    common.save_figure(fig, path, dpi=110)
 
 
 def _plot_summary(result, path):
@@ -324,9 +322,7 @@ def _plot_summary(result, path):
             ax.text(i, value, f"{value:.2f}" if key == "longest_gap_s" else f"{value:g}", ha="center", va="bottom")
         ax.set_xticks(range(len(SETUPS)), labels)
         ax.set_title(f"{title}, median (dots: runs)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    common.save_figure(fig, path, dpi=110)
 
 
 def _kinds(failures):

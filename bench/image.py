@@ -200,9 +200,7 @@ def figure_sizes(result, path):
     ax.set_xlim(0, max(images[name]["bytes"] for name in names) / 1e6 * 1.2)
     ax.legend(fontsize="small", loc="lower right")
     ax.set_title("Image size on the same base")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    common.save_figure(fig, path, dpi=100)
 
 
 def figure_builds(result, path):
@@ -224,9 +222,7 @@ def figure_builds(result, path):
     ax.set_xlabel(f"build time, s (cold: one build each; rebuilds: median of {result['rebuilds']})")
     ax.set_xlim(0, max(seconds for _, seconds in rows) * 1.2)
     ax.set_title(f"Build times, {result['machine']['cores']} cores")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    common.save_figure(fig, path, dpi=100)
 
 
 def section(result, figures):

@@ -265,9 +265,7 @@ def figure_throughput(result, path):
     ax.set_ylabel("requests/s: median, min-max of rounds")
     ax.set_title(f"Throughput, {result['wrk']['connections']} connections, {result['machine']['cores']} cores")
     ax.legend(fontsize="small", loc="upper right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    common.save_figure(fig, path, dpi=100)
 
 
 def figure_latency(result, path):
@@ -287,9 +285,7 @@ def figure_latency(result, path):
         ax.set_ylabel("ms, median of rounds (log scale)")
         ax.legend(fontsize="small")
     fig.suptitle(f"Latency under {result['wrk']['connections']} connections")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    common.save_figure(fig, path, dpi=100)
 
 
 def section(result, figures):

@@ -167,8 +167,7 @@ def figure(result, path):
     ax.set_xlim(0, medians["healthy_s"] * 1.1)
     ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=2)
     ax.set_title("From docker run to the first 200 through nginx")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    common.save_figure(fig, path, dpi=100, layout=False, bbox_inches="tight")
 
 
 def section(result, figures):
