@@ -49,11 +49,10 @@ PHASES = {
     "ship-archive.yml": "ship",
     "ship-registry.yml": "ship",
     "configure.yml": "configure",
-    "compose-file.yml": "configure",
     "migrate.yml": "migrate",
     "rollout.yml": "switch",
-    "lock.yml": "switch",
-    "unlock.yml": "switch",
+    "lock.yml": "other",
+    "unlock.yml": "other",
     "wait-healthy.yml": "switch",
     "audit.yml": "switch",
 }

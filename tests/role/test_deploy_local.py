@@ -1,7 +1,11 @@
 """A real deploy of the `local` environment to this machine's Docker engine, with the real inventory
-and playbooks: the site answers, a second run changes nothing, rollback.yml returns the previous
-release, a release that fails its health check leaves the previous one serving, and the secret key
-appears nowhere it should not (not even with -vvv --diff)."""
+and playbooks. A release is the image and its configuration: a change of either is a new release,
+health-checked, and rolled back as one. The site answers, a second run changes nothing, rollback.yml
+returns the previous release (code and configuration), a release that fails its health check
+(broken code or broken settings) leaves the previous one serving, even after `docker restart`, a
+rotated secret reaches the running site, a second deploy started meanwhile stops before it changes
+anything, two projects on one host prune and roll back independently, and the secret key appears
+nowhere it should not (not even with -vvv --diff)."""
 
 import json
 import re
@@ -10,86 +14,160 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
+import urllib3
 from ansible_helpers import ansible_playbook, recap
 
 from helpers import ROOT, docker, http
 
 PORT = 18000
 PROJECT = "dd-test"
-CONTAINER = f"{PROJECT}-local"
+OTHER_PORT = 18002
+OTHER_PROJECT = "dd-other"
 
 
 class Deployment:
-    def __init__(self, base, variables_file, secret_key):
+    """One project's `local` environment on this machine, deployed with the real playbooks."""
+
+    def __init__(self, base, vars_dir, project, port):
         self.base = base
         self.env_dir = base / "local"
-        self.variables_file = variables_file
-        self.secret_key = secret_key
-        self.built = []
+        self.vars_dir = vars_dir
+        self.project = project
+        self.port = port
+        self.container = f"{project}-local"
+        self.lock = Path(f"/run/lock/{project}-local.deploy.lock")
+        self.variables = {
+            "django_dockerable_base_dir": str(base),
+            "django_dockerable_http_port": port,
+            "django_dockerable_project": project,
+            "django_dockerable_secret_key": secrets.token_urlsafe(50),
+            "django_dockerable_health_timeout": 40,
+            "ansible_python_interpreter": sys.executable,
+        }
 
-    def run(self, playbook="deploy.yml", *args, source=None):
+    @property
+    def secret_key(self):
+        return self.variables["django_dockerable_secret_key"]
+
+    def command(self, playbook="deploy.yml", *args, source=None, **overrides):
+        """The ansible-playbook arguments of a run; overrides are django_dockerable_* variables."""
+        variables = {**self.variables, **{f"django_dockerable_{key}": value for key, value in overrides.items()}}
+        variables_file = self.vars_dir / f"vars-{secrets.token_hex(4)}.json"
+        variables_file.write_text(json.dumps(variables))
         extra = ["-e", f"django_dockerable_source_dir={source}"] if source else []
-        return ansible_playbook(playbook, "-l", "local", "-e", f"@{self.variables_file}", *extra, *args)
+        return [playbook, "-l", "local", "-e", f"@{variables_file}", *extra, *args]
+
+    def run(self, playbook="deploy.yml", *args, source=None, **overrides):
+        return ansible_playbook(*self.command(playbook, *args, source=source, **overrides))
+
+    def get(self, path="/", host="localhost", **kwargs):
+        return http("GET", f"http://127.0.0.1:{self.port}{path}", host, **kwargs)
 
     def page(self):
-        response = http("GET", f"http://127.0.0.1:{PORT}/", "localhost")
+        response = self.get()
         assert response.status == 200
-        return re.search(r'<code id="release">(\w+)</code>', response.data.decode())[1]
+        return re.search(r'<code id="release">([\w-]+)</code>', response.data.decode())[1]
+
+    def current(self):
+        return (self.env_dir / "current-release").read_text().strip()
+
+    def previous(self):
+        return (self.env_dir / "previous-release").read_text().strip()
+
+    def releases(self):
+        return sorted(path.name for path in (self.env_dir / "releases").iterdir())
 
     def audit(self):
         return (self.env_dir / "audit.log").read_text()
 
-    def source_copy(self, tmp_path, change):
-        """A copy of the repository (as git sees it) with one change under app/: a new release."""
-        files = subprocess.run(
-            ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.split()
-        for name in files:
-            target = tmp_path / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if (ROOT / name).is_file():
-                shutil.copy2(ROOT / name, target)
-        change(tmp_path / "app")
-        release = subprocess.run(
-            [str(tmp_path / "scripts/release-id.sh")], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        self.built.append(release)
-        return tmp_path, release
+    def remove(self):
+        docker("rm", "--force", self.container, check=False)
+        tags = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"{self.project}-local/release").stdout
+        for tag in tags.split():
+            docker("image", "rm", tag, check=False)
+
+
+def source_copy(tmp_path, change):
+    """A copy of the repository (as git sees it) with one change under app/: a new image.
+    Returns (directory, image tag)."""
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in files:
+        target = tmp_path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (ROOT / name).is_file():
+            shutil.copy2(ROOT / name, target)
+    change(tmp_path / "app")
+    tag = subprocess.run(
+        [str(tmp_path / "scripts/release-id.sh")], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    BUILT.append(tag)
+    return tmp_path, tag
+
+
+def restyle(colour):
+    def change(app):
+        css = app / "pages/static/pages/site.css"
+        css.write_text(css.read_text() + f"footer {{ color: {colour}; }}\n")
+
+    return change
+
+
+def image_exists(reference):
+    return docker("image", "inspect", reference, check=False).returncode == 0
+
+
+def text(result):
+    return " ".join(result.stdout.split())
+
+
+BUILT = []  # image tags built by these tests, removed at the end
+
+# Django's middleware (project/settings/base.py) and one that cannot be imported.
+BROKEN_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "no_such_module.Middleware",
+]
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory, image):
-    base = tmp_path_factory.mktemp("deploy") / "srv"
-    secret_key = secrets.token_urlsafe(50)
-    variables_file = tmp_path_factory.mktemp("vars") / "vars.json"
-    variables_file.write_text(
-        json.dumps(
-            {
-                "django_dockerable_base_dir": str(base),
-                "django_dockerable_http_port": PORT,
-                "django_dockerable_project": PROJECT,
-                "django_dockerable_secret_key": secret_key,
-                "django_dockerable_health_timeout": 40,
-                "ansible_python_interpreter": sys.executable,
-            }
-        )
-    )
-    deployment = Deployment(base, variables_file, secret_key)
+    deployment = Deployment(tmp_path_factory.mktemp("deploy") / "srv", tmp_path_factory.mktemp("vars"), PROJECT, PORT)
     yield deployment
-    docker("rm", "--force", CONTAINER, check=False)
-    for release in deployment.built:
-        docker("image", "rm", f"django-dockerable:{release}", check=False)
+    deployment.remove()
+    for tag in BUILT:
+        docker("image", "rm", f"django-dockerable:{tag}", check=False)
+
+
+@pytest.fixture(scope="module")
+def other(tmp_path_factory, deployment):
+    """A second project on the same host, sharing the image name."""
+    other = Deployment(tmp_path_factory.mktemp("other") / "srv", tmp_path_factory.mktemp("vars"), OTHER_PROJECT,
+                       OTHER_PORT)  # fmt: skip
+    yield other
+    other.remove()
 
 
 def test_first_deploy_serves_the_site_and_hides_the_secret(deployment, image):
     result = deployment.run("deploy.yml", "-vvv", "--diff")
     assert result.returncode == 0, result.stdout[-4000:]
-    release = image.split(":")[-1]
+    release = deployment.current()
+    assert release.startswith(image.split(":")[-1] + "-")
     assert deployment.page() == release
-    assert f"deploy release={release} previous=none result=ok" in deployment.audit()
+    assert f"deploy release={release} previous=none changed=image,configuration result=ok" in deployment.audit()
+    assert deployment.releases() == [release]
+    assert image_exists(f"{PROJECT}-local/release:{release}")
 
     # The archive it shipped is gone from the controller (and the host).
     assert [path for path in Path(tempfile.gettempdir()).glob("django-dockerable-*") if path.is_dir()] == []
@@ -97,96 +175,267 @@ def test_first_deploy_serves_the_site_and_hides_the_secret(deployment, image):
 
     secret = deployment.secret_key
     assert secret not in result.stdout
-    assert secret not in docker("inspect", CONTAINER).stdout
+    assert secret not in docker("inspect", deployment.container).stdout
     assert secret not in docker("image", "inspect", image).stdout
     assert secret not in docker("history", "--no-trunc", image).stdout
     saved = subprocess.run(["docker", "save", image], capture_output=True, check=True).stdout
     assert secret.encode() not in saved
-    # ... and it is where it belongs, readable by the app's group only.
-    secrets_file = deployment.env_dir / "settings/secrets.json"
+    # ... and it is where it belongs, in the release, readable by the app's group only.
+    secrets_file = deployment.env_dir / "releases" / release / "settings/secrets.json"
     assert json.loads(secrets_file.read_text())["django_secret_key"] == secret
     assert oct(secrets_file.stat().st_mode & 0o777) == "0o640"
+    assert not deployment.lock.exists()
 
 
 def test_second_deploy_changes_nothing(deployment):
+    before = deployment.current()
     result = deployment.run()
     assert result.returncode == 0, result.stdout[-4000:]
     assert recap(result.stdout)["changed"] == 0, result.stdout[-4000:]
-    assert "Copy the archive to the host" not in result.stdout or "skipping" in result.stdout
+    assert deployment.current() == before
+    assert not deployment.lock.exists()
 
 
-def test_new_release_then_rollback(deployment, image, tmp_path):
-    first = image.split(":")[-1]
+def test_a_configuration_change_alone_is_a_new_release_and_rolls_back(deployment):
+    first = deployment.current()
+    first_settings = (deployment.env_dir / "releases" / first / "settings/settings.py").read_text()
+    assert deployment.get(host="other.test").status == 400  # not an allowed host yet
 
-    def restyle(app):
-        css = app / "pages/static/pages/site.css"
-        css.write_text(css.read_text() + "footer { color: #555; }\n")
-
-    source, second = deployment.source_copy(tmp_path, restyle)
-    result = deployment.run(source=source)
+    result = deployment.run(extra_allowed_hosts=["other.test"])
     assert result.returncode == 0, result.stdout[-4000:]
+    second = deployment.current()
+    assert second != first and second.split("-")[0] == first.split("-")[0]
     assert deployment.page() == second
-    assert (deployment.env_dir / "current-release").read_text().strip() == second
-    assert (deployment.env_dir / "previous-release").read_text().strip() == first
+    assert deployment.get(host="other.test").status == 200
+    assert deployment.previous() == first
+    assert f"deploy release={second} previous={first} changed=configuration result=ok" in deployment.audit()
+    # The serving release's files were never touched: the new configuration is beside them.
+    assert (deployment.env_dir / "releases" / first / "settings/settings.py").read_text() == first_settings
 
     result = deployment.run("playbooks/rollback.yml")
     assert result.returncode == 0, result.stdout[-4000:]
     assert deployment.page() == first
-    assert f"rollback release={first} previous={second} result=ok" in deployment.audit()
+    assert deployment.get(host="other.test").status == 400  # the old configuration is back too
+    assert f"rollback release={first} previous={second} changed=configuration result=ok" in deployment.audit()
+
     # The newer release is still on the host, so it can be rolled forward by name.
     result = deployment.run("playbooks/rollback.yml", "-e", f"django_dockerable_rollback_to={second}")
     assert result.returncode == 0, result.stdout[-4000:]
     assert deployment.page() == second
+    assert deployment.get(host="other.test").status == 200
+
+    # Deploying the first configuration again is the first release again.
+    result = deployment.run()
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert deployment.current() == first and deployment.page() == first
+    assert not deployment.lock.exists()
+
+
+def test_a_new_image_then_rollback(deployment, image, tmp_path):
+    first = deployment.current()
+    source, tag = source_copy(tmp_path, restyle("#555"))
+    result = deployment.run(source=source)
+    assert result.returncode == 0, result.stdout[-4000:]
+    second = deployment.current()
+    assert second.startswith(tag + "-") and second.split("-")[1] == first.split("-")[1]
+    assert deployment.page() == second
+    assert deployment.previous() == first
+    assert f"deploy release={second} previous={first} changed=image result=ok" in deployment.audit()
+
     result = deployment.run("playbooks/rollback.yml")
+    assert result.returncode == 0, result.stdout[-4000:]
     assert deployment.page() == first
+    assert f"rollback release={first} previous={second} changed=image result=ok" in deployment.audit()
 
 
-def test_failing_release_leaves_the_previous_one_serving(deployment, image, tmp_path):
-    first = image.split(":")[-1]
-    assert deployment.page() == first
+def test_a_failing_image_leaves_the_previous_release_serving(deployment, tmp_path):
+    first = deployment.current()
 
     def break_the_app(app):
         (app / "project/wsgi.py").write_text("raise ImportError('this release is broken')\n")
 
-    source, broken = deployment.source_copy(tmp_path, break_the_app)
+    source, broken = source_copy(tmp_path, break_the_app)
     result = deployment.run(source=source)
-    text = " ".join(result.stdout.split())
     assert result.returncode != 0
-    assert f"release {broken} did not become healthy" in text
-    assert f"Release {first} is serving again." in text
+    assert f"release {broken}-" in text(result) and "did not become healthy" in text(result)
+    assert f"Release {first} is serving again." in text(result)
     assert deployment.page() == first
     audit = deployment.audit()
-    assert f"deploy release={broken} previous={first} result=failed" in audit
-    assert f"rollback release={first} from={broken} result=ok" in audit
-    assert not (deployment.env_dir / "deploy.lock").exists()
-    assert (deployment.env_dir / "current-release").read_text().strip() == first
+    assert re.search(rf"deploy release={broken}-\w+ previous={first} changed=image result=failed", audit)
+    assert re.search(rf"rollback release={first} from={broken}-\w+ result=ok", audit)
+    assert not deployment.lock.exists()
+    assert deployment.current() == first
+    # The failed release is gone from the host: its directory and its image.
+    assert [name for name in deployment.releases() if name.startswith(broken)] == []
+    assert not image_exists(f"django-dockerable:{broken}")
 
 
-def test_old_and_failed_releases_are_pruned(deployment, image):
-    current = image.split(":")[-1]
-    previous = (deployment.env_dir / "previous-release").read_text().strip()
-    broken = deployment.built[-1]
-    releases = deployment.env_dir / "releases"
-    assert not (releases / broken).exists()  # a failed release is not kept for rollback
-    assert docker("image", "inspect", f"django-dockerable:{broken}", check=False).returncode == 0
+def test_a_configuration_that_breaks_the_settings_leaves_the_previous_release_serving(deployment):
+    first = deployment.current()
+    # The migrations load the new settings first: the deploy stops there, before any switch.
+    result = deployment.run(extra_settings={"INSTALLED_APPS": ["pages", "no_such_app"]})
+    assert result.returncode != 0
+    assert re.search(r"the migrations of release \S+ failed \(exit 1\): .*No module named 'no_such_app'", text(result))
+    assert "No host was switched: the release that was serving is still serving." in text(result)
+    assert deployment.page() == first
+    assert deployment.current() == first
+    assert not deployment.lock.exists()
 
-    result = deployment.run("deploy.yml", "-e", "django_dockerable_keep_releases=2")
+    # Settings that pass Django's checks and the migrations but not the web application's start (one
+    # middleware cannot be imported, so uWSGI stops): the switch fails its health check and the previous
+    # release is put back.
+    result = deployment.run(extra_settings={"MIDDLEWARE": BROKEN_MIDDLEWARE})
+    assert result.returncode != 0
+    assert "did not become healthy" in text(result)
+    assert f"Release {first} is serving again." in text(result)
+    assert deployment.page() == first
+    assert deployment.current() == first
+    assert re.search(rf"deploy release=\S+ previous={first} changed=configuration result=failed", deployment.audit())
+    assert not deployment.lock.exists()
+
+    # What serves is the previous release with its own configuration: a restart brings it back.
+    docker("restart", deployment.container)
+    for _ in range(60):
+        try:
+            if deployment.get("/healthz").status == 200:
+                break
+        except urllib3.exceptions.HTTPError:
+            pass
+        time.sleep(1)
+    assert deployment.page() == first
+
+
+def login(deployment, username, password):
+    """Logs in to the admin site; returns the session cookie."""
+    pool = urllib3.PoolManager(retries=False, timeout=10)
+    url = f"http://127.0.0.1:{deployment.port}/admin/login/"
+    form = pool.request("GET", url, headers={"Host": "localhost"}, redirect=False)
+    assert form.status == 200
+    csrf_cookie = re.search(r"csrftoken=([^;]+)", form.headers["Set-Cookie"])[1]
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.data.decode())[1]
+    response = pool.request(
+        "POST",
+        url + "?next=/admin/",
+        fields={"csrfmiddlewaretoken": token, "username": username, "password": password, "next": "/admin/"},
+        encode_multipart=False,
+        headers={"Host": "localhost", "Cookie": f"csrftoken={csrf_cookie}"},
+        redirect=False,
+    )
+    assert response.status == 302 and response.headers["Location"] == "/admin/", response.data[:2000]
+    return re.search(r"sessionid=([^;]+)", response.headers["Set-Cookie"])[1]
+
+
+def admin_status(deployment, session):
+    return deployment.get("/admin/", headers={"Cookie": f"sessionid={session}"}).status
+
+
+def test_a_rotated_secret_key_reaches_the_running_site(deployment):
+    """Django signs each session with the secret key: after a rotation (and no fallback key), the
+    running site no longer accepts a session signed with the old key, and a new login works."""
+    password = secrets.token_urlsafe(16)
+    create = ["python", "manage.py", "createsuperuser", "--noinput", "--username", "ops", "--email", "ops@example.com"]
+    docker("exec", "--user", "django", "--env", f"DJANGO_SUPERUSER_PASSWORD={password}", deployment.container, *create)
+    session = login(deployment, "ops", password)
+    assert admin_status(deployment, session) == 200
+
+    before = deployment.current()
+    deployment.variables["django_dockerable_secret_key"] = secrets.token_urlsafe(50)
+    result = deployment.run()
+    assert result.returncode == 0, result.stdout[-4000:]
+    rotated = deployment.current()
+    assert rotated != before
+    assert f"deploy release={rotated} previous={before} changed=configuration result=ok" in deployment.audit()
+    assert deployment.secret_key not in result.stdout
+
+    assert admin_status(deployment, session) == 302  # signed with the old key: logged out
+    assert admin_status(deployment, login(deployment, "ops", password)) == 200
+
+
+def test_a_second_deploy_started_meanwhile_stops_before_any_change(deployment, tmp_path):
+    source, tag = source_copy(tmp_path, restyle("#444"))
+    first = subprocess.Popen(
+        [str(Path(sys.executable).parent / "ansible-playbook"), *deployment.command(source=source)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        for _ in range(600):
+            if deployment.lock.exists():
+                break
+            time.sleep(0.1)
+        assert deployment.lock.exists(), "the first deploy never took the lock"
+        holder = deployment.lock.read_text().strip()
+        second = deployment.run()
+        assert second.returncode != 0
+        assert f"the local environment is locked ({holder};" in text(second)
+        assert recap(second.stdout)["changed"] == 0
+    finally:
+        output, _ = first.communicate(timeout=900)
+    assert first.returncode == 0, output[-4000:]
+    assert deployment.current().startswith(tag + "-") and deployment.page() == deployment.current()
+    assert not deployment.lock.exists()
+
+
+def test_old_releases_are_pruned(deployment):
+    current, previous = deployment.current(), deployment.previous()
+    assert len(deployment.releases()) > 2
+    removed = [name for name in deployment.releases() if name not in (current, previous)]
+
+    # The serving image again (nothing to build or switch), keeping two releases.
+    result = deployment.run(keep_releases=2, release=current.split("-")[0])
 
     assert result.returncode == 0, result.stdout[-4000:]
-    assert sorted(path.name for path in releases.iterdir()) == sorted([current, previous])
-    assert docker("image", "inspect", f"django-dockerable:{broken}", check=False).returncode != 0
+    assert deployment.current() == current
+    assert deployment.releases() == sorted([current, previous])
+    for name in removed:
+        assert not image_exists(f"{PROJECT}-local/release:{name}")
     for kept in (current, previous):
-        assert docker("image", "inspect", f"django-dockerable:{kept}", check=False).returncode == 0
+        assert image_exists(f"{PROJECT}-local/release:{kept}")
+        assert image_exists(f"django-dockerable:{kept.split('-')[0]}")
     assert deployment.page() == current
 
 
+def test_two_projects_on_one_host_prune_and_roll_back_independently(deployment, other, tmp_path):
+    # The other project serves the image that this one serves now, then a newer one.
+    shared = deployment.current().split("-")[0]
+    result = other.run(release=shared)
+    assert result.returncode == 0, result.stdout[-4000:]
+    other_first = other.current()
+    source, newer = source_copy(tmp_path / "newer", restyle("#333"))
+    assert newer != shared
+    result = other.run(source=source)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert other.previous() == other_first
+
+    # This project moves on twice, keeping two releases: the shared image leaves its records.
+    for colour in ("#222", "#111"):
+        source, _ = source_copy(tmp_path / colour[1:], restyle(colour))
+        result = deployment.run(source=source, keep_releases=2)
+        assert result.returncode == 0, result.stdout[-4000:]
+    assert all(not name.startswith(shared) for name in deployment.releases())
+    # ... but the other project's rollback image is still there, and its rollback works.
+    assert image_exists(f"django-dockerable:{shared}")
+    result = other.run("playbooks/rollback.yml")
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert other.page() == other_first
+
+    # Each project's rollback switches only its own site.
+    serving = deployment.current()
+    result = deployment.run("playbooks/rollback.yml")
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert deployment.page() == deployment.current() != serving
+    assert other.page() == other_first
+
+
 def test_an_interrupted_deploys_lock_is_reported_then_broken(deployment):
-    lock = deployment.env_dir / "deploy.lock"
-    lock.write_text("taken 2026-01-01T00:00:00Z by someone@elsewhere for release abc\n")
+    deployment.lock.write_text("taken 2026-01-01T00:00:00Z by someone@elsewhere for deploy run 1\n")
     result = deployment.run()
     assert result.returncode != 0
-    assert "the local environment is locked (taken 2026-01-01T00:00:00Z" in " ".join(result.stdout.split())
+    assert "the local environment is locked (taken 2026-01-01T00:00:00Z" in text(result)
+    assert deployment.lock.exists()  # another run's lock is never removed without being asked
     result = deployment.run("deploy.yml", "-e", "django_dockerable_break_lock=true")
     assert result.returncode == 0, result.stdout[-4000:]
-    assert not lock.exists()
+    assert not deployment.lock.exists()
     assert recap(result.stdout)["changed"] == 0

@@ -1,5 +1,7 @@
 """Every input a user can get wrong stops the deploy before any host is changed, naming the variable."""
 
+from pathlib import Path
+
 import pytest
 from ansible_helpers import ansible_playbook, extra_vars
 
@@ -108,16 +110,27 @@ def test_missing_vault_password_is_reported(untouched, tmp_path):
 
 def test_a_stale_lock_is_reported_before_any_change(tmp_path):
     base = tmp_path / "srv"
-    lock = base / "local/deploy.lock"
-    lock.parent.mkdir(parents=True)
-    lock.write_text("taken 2026-01-01T00:00:00Z by someone@somewhere for release abc\n")
-    result = ansible_playbook("deploy.yml", "-l", "local", "-e", f"django_dockerable_base_dir={base}")
-    text = " ".join(result.stdout.split())
-    assert result.returncode != 0
-    assert "the local environment is locked (taken 2026-01-01T00:00:00Z by someone@somewhere" in text
-    assert "run again with -e django_dockerable_break_lock=true" in text
-    assert "Build the image on the controller" not in text
-    assert sorted(path.name for path in base.joinpath("local").iterdir()) == ["deploy.lock"]
+    lock = Path("/run/lock/dd-preflight-local.deploy.lock")
+    lock.write_text("taken 2026-01-01T00:00:00Z by someone@somewhere for deploy run 1\n")
+    try:
+        result = ansible_playbook(
+            "deploy.yml",
+            "-l",
+            "local",
+            "-e",
+            f"django_dockerable_base_dir={base}",
+            "-e",
+            "django_dockerable_project=dd-preflight",
+        )
+        text = " ".join(result.stdout.split())
+        assert result.returncode != 0
+        assert "the local environment is locked (taken 2026-01-01T00:00:00Z by someone@somewhere" in text
+        assert "run again with -e django_dockerable_break_lock=true" in text
+        assert "Build the image on the controller" not in text
+        assert not base.exists()
+        assert lock.read_text() == "taken 2026-01-01T00:00:00Z by someone@somewhere for deploy run 1\n"
+    finally:
+        lock.unlink()
 
 
 def test_serial_comes_from_the_environments_vars(tmp_path):

@@ -62,6 +62,7 @@ LOCAL = {
 def render(tmp_path, host, values):
     tmp_path.mkdir(parents=True, exist_ok=True)
     base = tmp_path / "srv"
+    values = {key: value for key, value in values.items() if key != "base_dir"}
     cron = tmp_path / f"cron-{host}"
     variables = {f"django_dockerable_{key}": value for key, value in {**values, "base_dir": str(base)}.items()}
     variables["django_dockerable_cron_file"] = str(cron)
@@ -73,6 +74,12 @@ def render(tmp_path, host, values):
     )
     assert result.returncode == 0, result.stdout[-3000:]
     return base / values["environment"], cron, result.stdout
+
+
+def release_of(env_dir):
+    """The directory of the one release rendered into an environment's directory."""
+    (release,) = (env_dir / "releases").iterdir()
+    return release
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +99,7 @@ def local(tmp_path_factory):
 
 def test_secrets_json_is_private_and_complete(staging):
     env_dir, _, _ = staging
-    path = env_dir / "settings/secrets.json"
+    path = release_of(env_dir) / "settings/secrets.json"
     info = path.stat()
     assert stat.S_IMODE(info.st_mode) == 0o640
     assert (info.st_uid, info.st_gid) == (0, 10001)
@@ -101,7 +108,7 @@ def test_secrets_json_is_private_and_complete(staging):
         "database_password": DB_PASSWORD,
         "smtp_password": EXTRA_SECRET,
     }
-    assert stat.S_IMODE((env_dir / "settings").stat().st_mode) == 0o750
+    assert stat.S_IMODE((release_of(env_dir) / "settings").stat().st_mode) == 0o750
 
 
 def test_no_secret_in_any_other_file_or_in_the_output(staging):
@@ -118,7 +125,7 @@ def test_no_secret_in_any_other_file_or_in_the_output(staging):
 
 def test_settings_module(staging):
     env_dir, _, _ = staging
-    source = (env_dir / "settings/settings.py").read_text()
+    source = (release_of(env_dir) / "settings/settings.py").read_text()
     compile(source, "settings.py", "exec")
     assert '"database_password",' in source
     assert 'ALLOWED_HOSTS = ["www.example.com", "example.com"]' in source
@@ -132,12 +139,12 @@ def test_settings_pass_django_deploy_checks_in_the_image(staging, image):
     """The rendered production-like settings, loaded by the real image: zero deploy warnings."""
     env_dir, _, _ = staging
     result = python_with_settings(
-        image, env_dir / "settings", "staging", "manage.py", "check", "--deploy", "--fail-level", "WARNING"
+        image, release_of(env_dir) / "settings", "staging", "manage.py", "check", "--deploy", "--fail-level", "WARNING"
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
     shell = python_with_settings(
-        image, env_dir / "settings", "staging", "-c",
+        image, release_of(env_dir) / "settings", "staging", "-c",
         "from django.conf import settings as s; print(s.ADMINS, s.DATABASES['default']['HOST'], s.X_DEBUG)",
     )  # fmt: skip
     assert shell.stdout.strip() == "[['Ops', 'ops@example.com']] db.example.com False"
@@ -145,16 +152,19 @@ def test_settings_pass_django_deploy_checks_in_the_image(staging, image):
 
 def test_compose_file(staging):
     env_dir, _, _ = staging
-    path = env_dir / "releases/0123456789ab/docker-compose.yml"
+    release = release_of(env_dir).name
+    path = env_dir / "releases" / release / "docker-compose.yml"
     compose = yaml.safe_load(path.read_text())
     assert compose["name"] == "django-dockerable-staging"
     app = compose["services"]["app"]
-    assert app["image"] == "django-dockerable:0123456789ab"
+    assert app["image"] == f"django-dockerable-staging/release:{release}"
+    assert app["labels"]["io.django-dockerable.release"] == release
     assert app["container_name"] == "django-dockerable-staging"
     assert app["restart"] == "unless-stopped"
     assert app["stop_grace_period"] == "45s"
     assert app["ports"] == ["0.0.0.0:80:80", "0.0.0.0:443:443"]
     assert app["environment"] == {
+        "RELEASE_ID": release,
         "DJANGO_SETTINGS_MODULE": "project.settings.staging.settings",
         "NGINX_SERVER_NAME": "www.example.com example.com",
         "NGINX_CLIENT_MAX_BODY_SIZE": "10m",
@@ -164,7 +174,8 @@ def test_compose_file(staging):
         "UWSGI_HARAKIRI": "60",
         "UWSGI_MAX_REQUESTS": "5000",
     }
-    assert f"{env_dir}/settings:/app/project/settings/staging:ro" in app["volumes"]
+    # The release's own settings, beside its Compose file; the environment's volumes, shared.
+    assert "./settings:/app/project/settings/staging:ro" in app["volumes"]
     assert f"{env_dir}/letsencrypt:/etc/letsencrypt" in app["volumes"]
     assert f"{env_dir}/media:/app/media" in app["volumes"]
     assert app["logging"] == {"driver": "json-file", "options": {"max-file": "5", "max-size": "10m"}}
@@ -173,7 +184,7 @@ def test_compose_file(staging):
 
 def test_bundled_database(single):
     env_dir, _, output = single
-    path = env_dir / "releases/0123456789ab/docker-compose.yml"
+    path = release_of(env_dir) / "docker-compose.yml"
     compose = yaml.safe_load(path.read_text())
     app, db = compose["services"]["app"], compose["services"]["db"]
     assert app["depends_on"] == {"db": {"condition": "service_healthy"}}
@@ -194,9 +205,9 @@ def test_bundled_database(single):
     info = password_file.stat()
     assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (0, 0, 0o600)
     assert stat.S_IMODE(password_file.parent.stat().st_mode) == 0o700
-    assert json.loads((env_dir / "settings/secrets.json").read_text())["database_password"] == DB_PASSWORD
+    assert json.loads((path.parent / "settings/secrets.json").read_text())["database_password"] == DB_PASSWORD
     assert DB_PASSWORD not in path.read_text() and DB_PASSWORD not in output
-    source = (env_dir / "settings/settings.py").read_text()
+    source = (path.parent / "settings/settings.py").read_text()
     assert '"HOST": "db",' in source and '"PORT": 5432,' in source
     # Compose itself accepts the file.
     checked = subprocess.run(
@@ -214,12 +225,41 @@ def test_data_and_media_belong_to_the_app_user(staging):
 
 def test_local_settings_use_sqlite_without_tls(local):
     env_dir, _, _ = local
-    source = (env_dir / "settings/settings.py").read_text()
+    release = release_of(env_dir)
+    source = (release / "settings/settings.py").read_text()
     assert '"ENGINE": "django.db.backends.sqlite3"' in source
     assert "SECURE_SSL_REDIRECT" not in source
-    compose = yaml.safe_load((env_dir / "releases/0123456789ab/docker-compose.yml").read_text())
+    compose = yaml.safe_load((release / "docker-compose.yml").read_text())
     assert compose["services"]["app"]["ports"] == ["0.0.0.0:8000:80"]
-    assert json.loads((env_dir / "settings/secrets.json").read_text()) == {"django_secret_key": SECRET_KEY}
+    assert json.loads((release / "settings/secrets.json").read_text()) == {"django_secret_key": SECRET_KEY}
+
+
+def test_a_release_is_named_after_its_image_and_its_configuration(tmp_path):
+    """<image tag>-<8 hex digits>: the same inputs give the same id; a change of configuration alone,
+    a secret's included, gives a new release beside the first; release.json says what each is made of."""
+    env_dir = render(tmp_path, "localhost", LOCAL)[0]
+    release = release_of(env_dir).name
+    assert re.fullmatch(r"0123456789ab-[0-9a-f]{8}", release)
+    render(tmp_path, "localhost", LOCAL)
+    assert release_of(env_dir).name == release
+    changes = {
+        "secret": {"secret_key": secrets.token_urlsafe(50)},
+        "setting": {"extra_settings": {"SITE_TITLE": "Example"}},
+        "port": {"http_port": 8001},
+        "image": {"release": "ba9876543210"},
+    }
+    names = {release}
+    for change in changes.values():
+        render(tmp_path, "localhost", {**LOCAL, **change})
+        new = {path.name for path in (env_dir / "releases").iterdir()} - names
+        assert len(new) == 1, (change, new)
+        names |= new
+    assert sorted(name.split("-")[0] for name in names) == ["0123456789ab"] * 4 + ["ba9876543210"]
+    description = json.loads((env_dir / "releases" / release / "release.json").read_text())
+    assert description["release"] == release
+    assert description["image"] == "django-dockerable:0123456789ab"
+    assert description["release_image"] == f"django-dockerable-local/release:{release}"
+    assert description["configuration"] == release.split("-")[-1]
 
 
 def test_renewal_cron_file(staging, tmp_path):
