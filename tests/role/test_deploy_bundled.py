@@ -23,6 +23,9 @@ def cleanup():
     docker("rm", "--force", CONTAINER, DATABASE, check=False)
     docker("volume", "rm", VOLUME, check=False)
     docker("network", "rm", f"{PROJECT}-local_default", check=False)
+    tags = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"{PROJECT}-local/release").stdout
+    for tag in tags.split():
+        docker("image", "rm", tag, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +70,9 @@ def test_first_deploy_serves_from_the_bundled_database(bundled, image):
     assert result.returncode == 0, result.stdout[-4000:]
     response = http("GET", f"http://127.0.0.1:{PORT}/", "localhost")
     assert response.status == 200
-    assert re.search(r'<code id="release">(\w+)</code>', response.data.decode())[1] == image.split(":")[-1]
+    # The release: the image, and the configuration's digest.
+    release = re.search(r'<code id="release">([\w-]+)</code>', response.data.decode())[1]
+    assert release.startswith(image.split(":")[-1] + "-")
     assert visits() >= 1  # the page's visit went to the bundled PostgreSQL
     health = http("GET", f"http://127.0.0.1:{PORT}/healthz", "localhost")
     assert health.status == 200
