@@ -1,8 +1,11 @@
 """Downtime during a deploy: under a constant load, the requests that fail and the longest time without a
 successful answer, while playbooks/deploy.yml releases a code-only change
-  1. to one host, the load sent straight to it;
+  1. to one host, the load sent straight to it (through the host's edge);
   2. to two hosts behind a load balancer (nginx, retrying a request on the other host when one refuses or
-     answers 502/503/504), rolled out one host at a time (serial 1), the load sent to the balancer.
+     answers 502/503/504), rolled out one host at a time (serial 1), the load sent to the balancer;
+and, on one host: a release that fails its health check (which requests fail, which the failing release
+answers), playbooks/rollback.yml back to the previous release, and a change of the edge's own configuration
+(the edge is recreated: what that costs).
 
 The load generator runs on this machine: WORKERS threads that together start RATE requests per second for
 /healthz (a new connection each, as independent clients do), each recorded with its start, end, outcome and
@@ -27,6 +30,7 @@ RATE = 50  # requests started per second, all workers together
 WORKERS = 8
 TIMEOUT = 5.0  # seconds before a request counts as failed (timeout)
 LEAD = 3.0  # seconds of load before the deploy starts, and after it ends
+EDGE_GRACE = 46  # the edge run's django_dockerable_stop_grace_period (the default is 45)
 BALANCER_CONFIG = """\
 # The benchmarks' load balancer: both hosts, a request that fails on one is retried on the other.
 worker_processes 1;
@@ -50,6 +54,12 @@ http {{
     }}
 }}
 """
+# Runs on one host besides the re-deploys: what else switches releases, or recreates the edge.
+OTHERS = {
+    "failing": "a release that fails its health check",
+    "rollback": "playbooks/rollback.yml to the previous release",
+    "edge": "a change of the edge's own configuration (edge recreated)",
+}
 SETUPS = {
     "single": "one host, re-deploy",
     "balanced": "two hosts behind nginx, rolling deploy (serial 1)",
@@ -110,6 +120,11 @@ class Load:
             connection.close()
 
 
+def _is_new(release, new):
+    """Whether an answer's release (<image tag>-<configuration digest>) is the image `new` (a tag), or `new`."""
+    return bool(release) and (release == new or release.rsplit("-", 1)[0] == new)
+
+
 def _analyse(load, deploy_began, deploy_ended, old, new):
     """The figures of one run; times are seconds since the deploy started. Answers from any release but the new
     one count as the old release (behind the balancer, the hosts may start from different releases)."""
@@ -128,6 +143,7 @@ def _analyse(load, deploy_began, deploy_ended, old, new):
         "failed": len(failed),
         "failed_share": round(len(failed) / len(samples), 4) if samples else None,
         "failures": dict(Counter(outcome for _, outcome in failed)),
+        "new_answers": sum(1 for *_, outcome, release in samples if outcome == "ok" and _is_new(release, new)),
         "first_failure_s": round(failed[0][0] - deploy_began, 2) if failed else None,
         "last_failure_s": round(failed[-1][0] - deploy_began, 2) if failed else None,
         "longest_gap_s": round(longest, 3),
@@ -139,7 +155,7 @@ def _analyse(load, deploy_began, deploy_ended, old, new):
         # One line per request: start (s since the deploy started), latency (ms), outcome, release answering.
         "timeline": [
             f"{start - deploy_began:.2f} {(end - start) * 1000:.1f} {outcome.replace(' ', '_')}"
-            f" {'new' if release == new else ('old' if release else '-')}"
+            f" {'new' if _is_new(release, new) else ('old' if release else '-')}"
             for start, end, outcome, release in samples
         ],
     }
@@ -150,20 +166,40 @@ def _current_release(host):
     return json.loads(out.stdout).get("release")
 
 
-def _measured_deploy(label, target, host_header, limit):
-    copy, release = world.source(label)
+def _measured_deploy(label, target, host_header, limit, kind="deploy"):
+    """One run under load. kind: deploy (a code-only change), failing (a release that never becomes healthy),
+    rollback (playbooks/rollback.yml), edge (the same image with a change of the edge's own configuration,
+    which recreates the edge: a new release too, since the release's stop time is part of it)."""
     old = _current_release(world.HOSTS[0])
+    old_image = old.rsplit("-", 1)[0]
+    copy, extra = None, []
+    if kind == "rollback":
+        new = world.host_file(world.HOSTS[0], "previous-release")
+    elif kind == "edge":
+        new = old_image
+        extra = [f"django_dockerable_release={old_image}", f"django_dockerable_stop_grace_period={EDGE_GRACE}"]
+    else:
+        copy, new = world.source(label, broken=kind == "failing")
+    hosts = [world.HOSTS[0]] if limit != world.ENVIRONMENT else world.HOSTS
     load = Load(world.address(target), host_header).start()
     try:
         time.sleep(LEAD)
         began = time.monotonic()
-        deployed = world.deploy(label, MODE, source=copy, limit=limit)
+        deployed = world.deploy(
+            label,
+            MODE,
+            source=copy,
+            limit=limit,
+            playbook="rollback.yml" if kind == "rollback" else "deploy.yml",
+            extra=extra,
+            expect_failure=kind == "failing",
+        )
         ended = time.monotonic()
         time.sleep(LEAD)
     finally:
         load.stop()
-    world.check_release(release, [world.HOSTS[0]] if limit != world.ENVIRONMENT else world.HOSTS)
-    figures = _analyse(load, began, ended, old, release)
+    world.check_release(old_image if kind == "failing" else new.rsplit("-", 1)[0] if kind == "rollback" else new, hosts)
+    figures = _analyse(load, began, ended, old, new)
     figures["deploy_phases_s"] = deployed["phases_s"]
     figures["load_average"] = deployed["load_average"]
     common.log(
@@ -224,17 +260,23 @@ def run(quick):
         result["single"] = [
             _measured_deploy(f"downtime-single-{i + 1}", single, single, single) for i in range(repeats["single"])
         ]
+        result["failing"] = _measured_deploy("downtime-failing", single, single, single, kind="failing")
+        result["rollback"] = _measured_deploy("downtime-rollback", single, single, single, kind="rollback")
         _start_balancer(base)
         result["balanced"] = [
             _measured_deploy(f"downtime-balanced-{i + 1}", world.BALANCER, world.SITE_NAME, world.ENVIRONMENT)
             for i in range(repeats["balanced"])
         ]
+        # Last: the edge's configuration stays changed on the first host.
+        result["edge"] = _measured_deploy("downtime-edge", single, single, single, kind="edge")
     finally:
         world.release(keep=False)
     # The plots show the first run of each setup; the other runs keep their figures only.
     for setup in SETUPS:
         for later in result[setup][1:]:
             later.pop("timeline")
+    for other in OTHERS:
+        result[other].pop("timeline")
     result["summary"] = {
         setup: {
             key: common.median(run[key] for run in result[setup])
@@ -401,13 +443,14 @@ def section(result, figures):
             f" against {single['gap_before_deploy_s']:.2f} s between answers before the deploy), and"
             f" {single['failed']:g} requests failed ({single['failed_share']:.1%} of all sent; over all runs:"
             f" {_kinds(single_kinds.elements())}). The outage is {gap_share:.0%} of the deploy's"
-            f" {single['deploy_s']:.0f} s: building, shipping and configuring happen while the old release"
-            " serves; the gap is the switch, when Compose replaces the container and the new one starts."
+            f" {single['deploy_s']:.0f} s."
         )
     else:
         single_text = (
             f"On one host no request failed; the longest gap between answers was {single['longest_gap_s']:.2f} s"
-            f" (against {single['gap_before_deploy_s']:.2f} s before the deploy)."
+            f" (against {single['gap_before_deploy_s']:.2f} s before the deploy): the new release starts next to"
+            " the serving one, answers its health check through its own nginx, and only then does the host's edge"
+            " send it new connections, while the old one finishes its requests."
         )
     share = _new_share(_parse_timeline(first_balanced))
     mixed = (
@@ -431,6 +474,27 @@ def section(result, figures):
             f" longest gap was {balanced['longest_gap_s']:.2f} s."
         )
     lines += [
+        "Other switches on one host, under the same load (one run each):",
+        "",
+        "| On one host | requests | failed | answered by the new release | longest gap (s) | run (s) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for other, title in OTHERS.items():
+        f = result[other]
+        lines.append(
+            f"| {title} | {f['requests']} | {f['failed']} | {f['new_answers']} | {f['longest_gap_s']:.2f}"
+            f" | {f['deploy_s']:.1f} |"
+        )
+    failing, rollback, edge = (result[other] for other in OTHERS)
+    lines += [
+        "",
+        f"The release that failed its health check answered {failing['new_answers']} requests and"
+        f" {failing['failed']} failed: it never got a connection, the serving release kept them all. The"
+        f" rollback, a switch to the stopped previous release (nothing built or shipped), took"
+        f" {rollback['deploy_s']:.0f} s and failed {rollback['failed']} requests. Recreating the edge (rare: only"
+        f" when its ports, bind address, TLS mode or stop time change) closes the ports for a moment:"
+        f" {edge['failed']} requests failed, with a longest gap of {edge['longest_gap_s']:.2f} s.",
+        "",
         "![Requests during a deploy](benchmarks/downtime-timeline.png)",
         "",
         f"What a visitor sees during a deploy (first run of each setup; each dot a request, red crosses failed"

@@ -40,6 +40,8 @@ INVENTORY = SCENARIO_DIR / "inventory" / "hosts.yml"
 PROJECT = "django-dockerable"
 # A code-only change: one line of the stylesheet, distinct for every release.
 CHANGED_FILE = Path("app/pages/static/pages/site.css")
+# A release that never becomes healthy: its WSGI module cannot be imported.
+BROKEN_FILE = Path("app/project/wsgi.py")
 
 # Role task files -> the deploy phase they belong to (anything else: "other": preflight checks, includes,
 # pruning, Ansible's own start-up).
@@ -49,11 +51,14 @@ PHASES = {
     "ship-archive.yml": "ship",
     "ship-registry.yml": "ship",
     "configure.yml": "configure",
+    "edge.yml": "configure",
     "migrate.yml": "migrate",
     "rollout.yml": "switch",
     "lock.yml": "other",
     "unlock.yml": "other",
     "wait-healthy.yml": "switch",
+    "wait-direct.yml": "switch",
+    "edge-switch.yml": "switch",
     "audit.yml": "switch",
 }
 PHASE_ORDER = ["build", "ship", "configure", "migrate", "switch", "other"]
@@ -203,13 +208,15 @@ def release_id(source):
     return common.sh(Path(source) / "scripts" / "release-id.sh").stdout.strip()
 
 
-def source(change=None):
+def source(change=None, broken=False):
     """A copy of the repository (as git sees it, made once per process, so that other work in the checkout does
-    not change what is deployed) and its release id. `change` names a code-only change no other release has (one
-    line of the stylesheet); None gives the repository's own source."""
+    not change what is deployed) and its release id (the image's tag). `change` names a code-only change no other
+    release has (one line of the stylesheet); None gives the repository's own source. `broken`: a release whose
+    WSGI module cannot be imported (it never becomes healthy)."""
     copy = work_dir() / "source"
     # Kept outside the copy: everything under its app/ counts in the release id.
     original = work_dir() / CHANGED_FILE.name
+    wsgi = work_dir() / BROKEN_FILE.name
     if not copy.exists():
         files = common.sh("git", "ls-files", "-co", "--exclude-standard", "-z").stdout.split("\0")
         for name in filter(None, files):
@@ -221,6 +228,8 @@ def source(change=None):
             elif origin.is_file():
                 shutil.copy2(origin, target)
         shutil.move(copy / CHANGED_FILE, original)
+        shutil.copy2(copy / BROKEN_FILE, wsgi)
+    (copy / BROKEN_FILE).write_text("raise ImportError('a broken release')\n" if broken else wsgi.read_text())
     text = original.read_text()
     if change is not None:
         text = text.rstrip("\n") + f"\n/* bench {change} {uuid.uuid4().hex[:12]} */\n"
@@ -263,14 +272,14 @@ def _timestamp(value):
     return datetime.datetime.fromisoformat(value.rstrip("Z"))
 
 
-def deploy(label, mode, source=None, limit=ENVIRONMENT):
+def deploy(label, mode, source=None, limit=ENVIRONMENT, playbook="deploy.yml", extra=(), expect_failure=False):
     """Runs playbooks/deploy.yml against the scenario's inventory and returns what it did: wall time, the time of
     each phase, the archive bytes each host received (ship mode archive), and the run's recap."""
     argv = [
         _bin_dir() / "ansible-playbook",
         "-i",
         INVENTORY,
-        common.ROOT / "playbooks" / "deploy.yml",
+        common.ROOT / "playbooks" / playbook,
         "-l",
         limit,
         "-e",
@@ -278,6 +287,8 @@ def deploy(label, mode, source=None, limit=ENVIRONMENT):
     ]
     if source is not None:
         argv += ["-e", f"django_dockerable_source_dir={source}"]
+    for value in extra:
+        argv += ["-e", value]
     env = {
         **os.environ,
         **_env(),
@@ -293,7 +304,9 @@ def deploy(label, mode, source=None, limit=ENVIRONMENT):
     logfile = log_dir() / f"deploy-{label}.jsonl"
     logfile.write_text(process.stdout + process.stderr)
     events = [json.loads(line) for line in process.stdout.splitlines() if line.startswith("{")]
-    if process.returncode != 0:
+    if expect_failure and process.returncode == 0:
+        raise RuntimeError(f"deploy {label} ({mode}) was expected to fail, and did not (log: {logfile})")
+    if process.returncode != 0 and not expect_failure:
         failures = [
             f"{host}: {task['task']['name']}: {result.get('msg', '')}"
             for task in events
@@ -389,10 +402,16 @@ class RegistryMeter:
         return {"served_bytes": served, "blobs": blobs, "pushed_bytes": max(0, self._stored() - self.stored)}
 
 
+def host_file(host, name):
+    """A file of the environment's directory on a host (current-release, previous-release, ...)."""
+    return common.docker("exec", host, "cat", f"/srv/{PROJECT}/{ENVIRONMENT}/{name}").stdout.strip()
+
+
 def check_release(release, hosts=HOSTS):
-    """Checks that each host answers /healthz with the release just deployed."""
+    """Checks that each host answers /healthz with the image just deployed (a release id is the image's tag and
+    the configuration's digest)."""
     for host in hosts:
         out = common.docker("exec", host, "curl", "-s", "-H", f"Host: {host}", "http://127.0.0.1/healthz")
         answered = json.loads(out.stdout).get("release")
-        if answered != release:
+        if answered.rsplit("-", 1)[0] != release:
             raise RuntimeError(f"{host} answers release {answered}, expected {release}")

@@ -4,7 +4,9 @@ import json
 import socket
 import ssl
 import subprocess
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import urllib3
@@ -102,3 +104,46 @@ def python_with_settings(image, settings_dir, env, *args):
         image, "python", *args,
         check=False,
     )  # fmt: skip
+
+
+class Load:
+    """A light constant load on a site while a block runs: GET /healthz (a new connection each time),
+    from a few threads. After the block: .outcomes (Counter of 'ok' or the error) and .releases
+    (Counter of the releases that answered)."""
+
+    def __init__(self, url, host, threads=3, pause=0.02):
+        self.url, self.host, self.pause = url, host, pause
+        self.stopping = threading.Event()
+        self.samples = []
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _run(self):
+        pool = urllib3.PoolManager(cert_reqs="CERT_NONE", retries=False, timeout=10, maxsize=1)
+        while not self.stopping.is_set():
+            try:
+                response = pool.request("GET", self.url, headers={"Host": self.host, "Connection": "close"})
+                if response.status == 200:
+                    self.samples.append(("ok", json.loads(response.data)["release"]))
+                else:
+                    self.samples.append((f"HTTP {response.status}", None))
+            except urllib3.exceptions.HTTPError as error:
+                self.samples.append((type(error).__name__, None))
+            self.stopping.wait(self.pause)
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(15)
+
+    @property
+    def outcomes(self):
+        return Counter(outcome for outcome, _ in self.samples)
+
+    @property
+    def releases(self):
+        return Counter(release for _, release in self.samples if release)

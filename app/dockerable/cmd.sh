@@ -80,6 +80,17 @@ case "${DOCKERABLE_BENCH_UWSGI_TCP:-0}" in
 esac
 export DOCKERABLE_UWSGI_SOCKET=$uwsgi_socket # uwsgi.ini's socket; nginx's upstream is written below
 
+# Behind the role's edge (a TCP pass-through in front of every release), the public listeners take
+# the PROXY protocol, which names the client; only the edge can reach them (the container publishes
+# no port then). Checks from inside the container use loopback listeners without it.
+case "${NGINX_PROXY_PROTOCOL:-0}" in
+  0) proxy_protocol=0 ;;
+  1) proxy_protocol=1 ;;
+  *) fail "NGINX_PROXY_PROTOCOL must be 0 or 1 (got '$NGINX_PROXY_PROTOCOL'); 1 only behind a TCP pass-through that sends the PROXY protocol" ;;
+esac
+export NGINX_PROXY_LISTEN=""
+[ "$proxy_protocol" = 0 ] || NGINX_PROXY_LISTEN=" proxy_protocol"
+
 mkdir -p /run/dockerable
 trusted_conf=/run/dockerable/nginx-trusted-proxies.conf
 trusted_geo=/run/dockerable/nginx-trusted-proxies.geo
@@ -99,6 +110,11 @@ if [ "$TLS_MODE" = offload ]; then
   printf 'real_ip_header X-Forwarded-For;\nreal_ip_recursive on;\n' >>"$trusted_conf"
 elif [ "${#trusted_proxies[@]}" -gt 0 ]; then
   fail "NGINX_TRUSTED_PROXIES is used only with TLS_MODE=offload (TLS_MODE is '$TLS_MODE'): unset it"
+fi
+if [ "$proxy_protocol" = 1 ]; then
+  ln -sfn /app/dockerable/nginx-client-proxy.conf /run/dockerable/nginx-client.conf
+else
+  ln -sfn /app/dockerable/nginx-client-direct.conf /run/dockerable/nginx-client.conf
 fi
 
 # --- the Django settings must load, as the user uWSGI runs as -----------------------------------
@@ -122,15 +138,15 @@ install -d -o django -g django -m 0750 /run/uwsgi
 chown django:django /app/media /app/data
 
 template=/app/dockerable/nginx-app.conf
-health="http 80"
+health="http 8080"
 if [ "$TLS_MODE" = letsencrypt ]; then
   template=/app/dockerable/nginx-app-ssl.conf
-  health="https 443"
+  health="https 8443"
   dockerable-tls prepare
 fi
 # shellcheck disable=SC2016  # the single quotes are for envsubst, which expands them itself
 # Only our variables: nginx's own $host, $uri, ... stay as they are.
-envsubst '${NGINX_SERVER_NAME} ${NGINX_CLIENT_MAX_BODY_SIZE}' <"$template" >/etc/nginx/conf.d/app.conf
+envsubst '${NGINX_SERVER_NAME} ${NGINX_CLIENT_MAX_BODY_SIZE} ${NGINX_PROXY_LISTEN}' <"$template" >/etc/nginx/conf.d/app.conf
 nginx -t -q || fail "nginx rejected the rendered configuration (/etc/nginx/conf.d/app.conf); see above"
 printf '%s %s\n' "$health" "${server_names[0]}" >/run/dockerable/healthcheck
 

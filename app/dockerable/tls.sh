@@ -68,7 +68,7 @@ case "${1:-}" in
     # nginx reloads asynchronously: return once it actually serves the certificate.
     want=$(openssl x509 -noout -fingerprint -sha256 -in "$tls_dir/fullchain.pem")
     for _ in $(seq 1 50); do
-      served=$(openssl s_client -connect 127.0.0.1:443 -servername "${names[0]}" </dev/null 2>/dev/null \
+      served=$(openssl s_client -connect 127.0.0.1:8443 -servername "${names[0]}" </dev/null 2>/dev/null \
         | openssl x509 -noout -fingerprint -sha256 2>/dev/null || true)
       if [ "$served" = "$want" ]; then
         log "nginx reloaded, serving the certificate in $current"

@@ -28,6 +28,7 @@ def start_and_wait(image, containers, env_dir, env, name="sqlitetest"):
         ({"UWSGI_BUFFER_SIZE": "100"}, "UWSGI_BUFFER_SIZE must be a whole number >= 4096"),
         ({"NGINX_CLIENT_MAX_BODY_SIZE": "10 MB"}, "NGINX_CLIENT_MAX_BODY_SIZE must be a size"),
         ({"DOCKERABLE_BENCH_UWSGI_TCP": "yes"}, "DOCKERABLE_BENCH_UWSGI_TCP must be 0 or 1 (got 'yes')"),
+        ({"NGINX_PROXY_PROTOCOL": "on"}, "NGINX_PROXY_PROTOCOL must be 0 or 1 (got 'on')"),
         ({"TLS_MODE": "ssl"}, "TLS_MODE must be off, letsencrypt or offload (got 'ssl')"),
         ({"USE_SSL": "maybe"}, "USE_SSL must be true or false"),
         ({"USE_SSL": "1", "TLS_MODE": "off"}, "USE_SSL and TLS_MODE are both set"),

@@ -25,13 +25,13 @@ def test_uwsgi_listens_only_on_its_unix_socket(site):
     name, _ = site
     mode = docker("exec", name, "stat", "-c", "%a %U %G %F", "/run/uwsgi/app.sock").stdout.split()
     assert mode == ["660", "django", "django", "socket"]
-    # The only TCP listener in the container is nginx on port 80 (0x0050); Docker's embedded DNS
-    # (127.0.0.11, "0B00007F") is the engine's, not the image's.
+    # The only TCP listeners in the container are nginx's: port 80 (0x0050) on every address, and
+    # 8080 (0x1F90) on the loopback for checks from inside; Docker's embedded DNS (127.0.0.11,
+    # "0B00007F") is the engine's, not the image's.
     listening = docker(
         "exec", name, "sh", "-c", "awk '$4 == \"0A\" {print $2}' /proc/net/tcp /proc/net/tcp6"
     ).stdout.split()
-    ports = {entry.rsplit(":", 1)[1] for entry in listening if not entry.startswith("0B00007F:")}
-    assert ports == {"0050"}
+    assert {entry for entry in listening if not entry.startswith("0B00007F:")} == {"00000000:0050", "0100007F:1F90"}
 
 
 def test_uwsgi_socket_backlog_is_the_configured_one(site):
@@ -91,6 +91,13 @@ def test_healthz_on_sqlite(site, image):
 def test_unknown_host_header_is_refused(site):
     _, address = site
     assert http("GET", f"http://{address}/", "evil.example").status == 400
+
+
+def test_the_page_shows_the_clients_address(site, network):
+    _, address = site
+    body = http("GET", f"http://{address}/", "site.test").data.decode()
+    gateway = docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", network).stdout.strip()
+    assert f'<code id="client">{gateway}</code>' in body  # this machine, as the container sees it
 
 
 def test_docker_healthcheck_reports_healthy(site):

@@ -4,15 +4,17 @@ import datetime
 import json
 import socket
 import ssl
+import time
 
 import pytest
+import urllib3
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from conftest import mount
-from helpers import docker, http, https, peer_certificate, wait_until_serving
+from helpers import docker, http, https, logs, peer_certificate, wait_until_serving
 
 NAMES = "tls.test www.tls.test"
 
@@ -202,3 +204,74 @@ def test_offload_trusts_the_scheme_only_from_listed_balancers(image, containers,
     assert response.status == 301
     # Health checks are never redirected.
     assert http("GET", f"http://{containers.address(untrusted)}/healthz", "site.test").status == 200
+
+
+def proxied(address, source, path="/", host="site.test", headers=()):
+    """GET over a connection that starts with a PROXY protocol v1 header naming `source` as the client."""
+    with socket.create_connection((address, 80), timeout=10) as connection:
+        connection.sendall(f"PROXY TCP4 {source} {address} 40000 80\r\n".encode())
+        lines = [f"GET {path} HTTP/1.1", f"Host: {host}", "Connection: close", *headers]
+        connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        response = b""
+        while chunk := connection.recv(65536):
+            response += chunk
+    return response.decode(errors="replace")
+
+
+def wait_until_healthy(name):
+    """Until healthcheck.py (the loopback check, no PROXY header) passes; then migrates the database."""
+    for _ in range(120):
+        if docker("exec", name, "/usr/bin/python3", "/app/dockerable/healthcheck.py", check=False).returncode == 0:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the container never became healthy:\n" + "".join(logs(name)))
+    docker("exec", "--user", "django", name, "python", "manage.py", "migrate", "--noinput")
+
+
+def test_behind_a_pass_through_the_proxy_protocol_names_the_client(image, containers, sqlite_env):
+    """NGINX_PROXY_PROTOCOL=1 (the role's edge in front): the client's address comes from the PROXY
+    header; a connection without one is refused; the loopback check still works."""
+    env_dir, module = sqlite_env
+    name = containers.run(
+        image,
+        *mount(env_dir, "sqlitetest"),
+        env={"DJANGO_SETTINGS_MODULE": module, "NGINX_SERVER_NAME": "site.test", "NGINX_PROXY_PROTOCOL": "1"},
+    )
+    address = containers.address(name)
+    wait_until_healthy(name)
+    page = proxied(address, "203.0.113.7")
+    assert page.startswith("HTTP/1.1 200"), page[:500]
+    assert '<code id="client">203.0.113.7</code>' in page
+    # Without the PROXY header, nginx refuses the connection's request.
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        http("GET", f"http://{address}/", "site.test")
+
+
+def test_behind_a_pass_through_offload_trusts_only_listed_balancers(image, containers, sqlite_env):
+    """TLS_MODE=offload behind the edge: a balancer of NGINX_TRUSTED_PROXIES (the PROXY header's
+    source) is believed about the client's address and scheme; anyone else is not."""
+    env_dir, module = sqlite_env
+    settings = env_dir / "settings.py"
+    settings.write_text(settings.read_text() + "SECURE_SSL_REDIRECT = True\n")
+    name = containers.run(
+        image,
+        *mount(env_dir, "sqlitetest"),
+        env={
+            "DJANGO_SETTINGS_MODULE": module,
+            "NGINX_SERVER_NAME": "site.test",
+            "NGINX_PROXY_PROTOCOL": "1",
+            "TLS_MODE": "offload",
+            "NGINX_TRUSTED_PROXIES": "198.51.100.0/24",
+        },
+    )
+    address = containers.address(name)
+    wait_until_healthy(name)
+    forwarded = ("X-Forwarded-Proto: https", "X-Forwarded-For: 10.9.9.9, 203.0.113.7")
+    page = proxied(address, "198.51.100.10", headers=forwarded)
+    assert page.startswith("HTTP/1.1 200"), page[:500]
+    assert '<code id="client">203.0.113.7</code>' in page  # the address the balancer appended
+    page = proxied(address, "192.0.2.50", headers=forwarded)
+    assert page.startswith("HTTP/1.1 301")  # not believed about HTTPS: Django redirects
+    page = proxied(address, "192.0.2.50", path="/healthz")
+    assert page.startswith("HTTP/1.1 200")

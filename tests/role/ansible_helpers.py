@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import ROOT
+from helpers import ROOT, docker
 
 BIN = Path(sys.executable).parent
 
@@ -40,3 +40,18 @@ def recap(output):
                 if value.isdigit():
                     totals[key] = totals.get(key, 0) + int(value)
     return totals
+
+
+def remove_environment(project, environment="local"):
+    """Removes what a deploy of project's environment made in this machine's engine: its containers
+    (releases, edge, database), its network and volumes, and its release and edge image tags."""
+    prefix = f"{project}-{environment}"
+    names = docker("ps", "--all", "--format", "{{.Names}}", "--filter", f"name=^{prefix}-").stdout.split()
+    if names:
+        docker("rm", "--force", "--volumes", *names, check=False)
+    docker("network", "rm", f"{prefix}_default", check=False)
+    docker("volume", "rm", f"{prefix}-database", check=False)
+    for repository in (f"{prefix}/release", f"{prefix}/edge"):
+        tags = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repository).stdout.split()
+        for tag in tags:
+            docker("image", "rm", tag, check=False)

@@ -8,24 +8,24 @@ import secrets
 import sys
 
 import pytest
-from ansible_helpers import ansible_playbook, recap
+from ansible_helpers import ansible_playbook, recap, remove_environment
 
 from helpers import docker, http
 
 PORT = 18001
 PROJECT = "dd-bundled"
-CONTAINER = f"{PROJECT}-local"
-DATABASE = f"{CONTAINER}-db"
-VOLUME = f"{PROJECT}-local-database"
+DATABASE = f"{PROJECT}-local-db"
 
 
 def cleanup():
-    docker("rm", "--force", CONTAINER, DATABASE, check=False)
-    docker("volume", "rm", VOLUME, check=False)
-    docker("network", "rm", f"{PROJECT}-local_default", check=False)
-    tags = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"{PROJECT}-local/release").stdout
-    for tag in tags.split():
-        docker("image", "rm", tag, check=False)
+    remove_environment(PROJECT)
+
+
+def serving():
+    """The container of the release that serves."""
+    (name,) = docker("ps", "--format", "{{.Names}}", "--filter", "label=com.docker.compose.service=app",
+                     "--filter", f"name=^{PROJECT}-local-").stdout.split()  # fmt: skip
+    return name
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_first_deploy_serves_from_the_bundled_database(bundled, image):
     health = http("GET", f"http://127.0.0.1:{PORT}/healthz", "localhost")
     assert health.status == 200
     # The password reached PostgreSQL as a file: it is in no container's configuration, nor the output.
-    for name in (DATABASE, CONTAINER):
+    for name in (DATABASE, serving(), f"{PROJECT}-local-edge"):
         assert password not in docker("inspect", name).stdout
     assert "POSTGRES_PASSWORD_FILE=/run/secrets/database_password" in docker("inspect", DATABASE).stdout
     assert password not in result.stdout
@@ -95,7 +95,7 @@ def test_second_deploy_changes_nothing(bundled):
 def test_the_data_outlives_the_containers(bundled):
     deploy, _ = bundled
     before = visits()
-    docker("rm", "--force", CONTAINER, DATABASE)
+    docker("rm", "--force", serving(), DATABASE)
     result = deploy()
     assert result.returncode == 0, result.stdout[-4000:]
     assert visits() >= before

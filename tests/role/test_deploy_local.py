@@ -1,8 +1,9 @@
 """A real deploy of the `local` environment to this machine's Docker engine, with the real inventory
 and playbooks. A release is the image and its configuration: a change of either is a new release,
-health-checked, and rolled back as one. The site answers, a second run changes nothing, rollback.yml
-returns the previous release (code and configuration), a release that fails its health check
-(broken code or broken settings) leaves the previous one serving, even after `docker restart`, a
+health-checked, and rolled back as one, switched behind the environment's edge without a failed
+request. The site answers, a second run changes nothing, rollback.yml returns the previous release
+(code and configuration), a release that fails its health check (broken code or broken settings)
+never answers a request and leaves the previous one serving, even after `docker restart`, a
 rotated secret reaches the running site, a second deploy started meanwhile stops before it changes
 anything, two projects on one host prune and roll back independently, and the secret key appears
 nowhere it should not (not even with -vvv --diff)."""
@@ -19,9 +20,9 @@ from pathlib import Path
 
 import pytest
 import urllib3
-from ansible_helpers import ansible_playbook, recap
+from ansible_helpers import ansible_playbook, recap, remove_environment
 
-from helpers import ROOT, docker, http
+from helpers import ROOT, Load, docker, http
 
 PORT = 18000
 PROJECT = "dd-test"
@@ -38,7 +39,6 @@ class Deployment:
         self.vars_dir = vars_dir
         self.project = project
         self.port = port
-        self.container = f"{project}-local"
         self.lock = Path(f"/run/lock/{project}-local.deploy.lock")
         self.variables = {
             "django_dockerable_base_dir": str(base),
@@ -48,6 +48,14 @@ class Deployment:
             "django_dockerable_health_timeout": 40,
             "ansible_python_interpreter": sys.executable,
         }
+
+    @property
+    def container(self):
+        """The serving release's container."""
+        return f"{self.project}-local-{self.current()}"
+
+    def load(self):
+        return Load(f"http://127.0.0.1:{self.port}/healthz", "localhost")
 
     @property
     def secret_key(self):
@@ -85,10 +93,7 @@ class Deployment:
         return (self.env_dir / "audit.log").read_text()
 
     def remove(self):
-        docker("rm", "--force", self.container, check=False)
-        tags = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"{self.project}-local/release").stdout
-        for tag in tags.split():
-            docker("image", "rm", tag, check=False)
+        remove_environment(self.project)
 
 
 def source_copy(tmp_path, change):
@@ -175,7 +180,7 @@ def test_first_deploy_serves_the_site_and_hides_the_secret(deployment, image):
 
     secret = deployment.secret_key
     assert secret not in result.stdout
-    assert secret not in docker("inspect", deployment.container).stdout
+    assert secret not in docker("inspect", deployment.container, f"{PROJECT}-local-edge").stdout
     assert secret not in docker("image", "inspect", image).stdout
     assert secret not in docker("history", "--no-trunc", image).stdout
     saved = subprocess.run(["docker", "save", image], capture_output=True, check=True).stdout
@@ -234,18 +239,27 @@ def test_a_configuration_change_alone_is_a_new_release_and_rolls_back(deployment
 def test_a_new_image_then_rollback(deployment, image, tmp_path):
     first = deployment.current()
     source, tag = source_copy(tmp_path, restyle("#555"))
-    result = deployment.run(source=source)
+    with deployment.load() as load:
+        result = deployment.run(source=source)
     assert result.returncode == 0, result.stdout[-4000:]
     second = deployment.current()
+    # Behind the edge, not one request failed, and the new release took over.
+    assert load.outcomes.keys() == {"ok"}, load.outcomes
+    assert load.releases.keys() == {first, second}, load.releases
+    # The previous release stays on the host, stopped, for a rollback.
+    assert docker("inspect", "-f", "{{.State.Status}}", f"{PROJECT}-local-{first}").stdout.strip() == "exited"
     assert second.startswith(tag + "-") and second.split("-")[1] == first.split("-")[1]
     assert deployment.page() == second
     assert deployment.previous() == first
     assert f"deploy release={second} previous={first} changed=image result=ok" in deployment.audit()
 
-    result = deployment.run("playbooks/rollback.yml")
+    with deployment.load() as load:
+        result = deployment.run("playbooks/rollback.yml")
     assert result.returncode == 0, result.stdout[-4000:]
     assert deployment.page() == first
     assert f"rollback release={first} previous={second} changed=image result=ok" in deployment.audit()
+    assert load.outcomes.keys() == {"ok"}, load.outcomes
+    assert load.releases.keys() == {first, second}, load.releases
 
 
 def test_a_failing_image_leaves_the_previous_release_serving(deployment, tmp_path):
@@ -255,19 +269,24 @@ def test_a_failing_image_leaves_the_previous_release_serving(deployment, tmp_pat
         (app / "project/wsgi.py").write_text("raise ImportError('this release is broken')\n")
 
     source, broken = source_copy(tmp_path, break_the_app)
-    result = deployment.run(source=source)
+    with deployment.load() as load:
+        result = deployment.run(source=source)
     assert result.returncode != 0
     assert f"release {broken}-" in text(result) and "did not become healthy" in text(result)
-    assert f"Release {first} is serving again." in text(result)
+    assert f"Release {first} kept serving: release {broken}-" in text(result)
+    assert "never received a request, and was removed." in text(result)
+    # Not one request failed, and every answer came from the release that was serving.
+    assert load.outcomes.keys() == {"ok"}, load.outcomes
+    assert load.releases.keys() == {first}, load.releases
     assert deployment.page() == first
     audit = deployment.audit()
     assert re.search(rf"deploy release={broken}-\w+ previous={first} changed=image result=failed", audit)
-    assert re.search(rf"rollback release={first} from={broken}-\w+ result=ok", audit)
     assert not deployment.lock.exists()
     assert deployment.current() == first
     # The failed release is gone from the host: its directory and its image.
     assert [name for name in deployment.releases() if name.startswith(broken)] == []
     assert not image_exists(f"django-dockerable:{broken}")
+    assert docker("ps", "--all", "-q", "--filter", f"name=^{PROJECT}-local-{broken}").stdout.strip() == ""
 
 
 def test_a_configuration_that_breaks_the_settings_leaves_the_previous_release_serving(deployment):
@@ -287,7 +306,7 @@ def test_a_configuration_that_breaks_the_settings_leaves_the_previous_release_se
     result = deployment.run(extra_settings={"MIDDLEWARE": BROKEN_MIDDLEWARE})
     assert result.returncode != 0
     assert "did not become healthy" in text(result)
-    assert f"Release {first} is serving again." in text(result)
+    assert f"Release {first} kept serving" in text(result)
     assert deployment.page() == first
     assert deployment.current() == first
     assert re.search(rf"deploy release=\S+ previous={first} changed=configuration result=failed", deployment.audit())
@@ -391,6 +410,9 @@ def test_old_releases_are_pruned(deployment):
     assert deployment.releases() == sorted([current, previous])
     for name in removed:
         assert not image_exists(f"{PROJECT}-local/release:{name}")
+        assert docker("ps", "--all", "-q", "--filter", f"name=^{PROJECT}-local-{name}$").stdout.strip() == ""
+    # The previous release's container is kept, stopped, for a rollback.
+    assert docker("inspect", "-f", "{{.State.Status}}", f"{PROJECT}-local-{previous}").stdout.strip() == "exited"
     for kept in (current, previous):
         assert image_exists(f"{PROJECT}-local/release:{kept}")
         assert image_exists(f"django-dockerable:{kept.split('-')[0]}")

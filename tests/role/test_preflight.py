@@ -40,6 +40,11 @@ def untouched(tmp_path):
         ({"uwsgi_processes": "abc"}, "django_dockerable_uwsgi_processes"),
         ({"ship_mode": "registry"}, "django_dockerable_ship_mode is registry but django_dockerable_registry is empty"),
         ({"tls_mode": "offload"}, "django_dockerable_trusted_proxies must list the balancers"),
+        (
+            {"memory_limit": 200, "uwsgi_processes": 2},
+            "django_dockerable_memory_limit is 200 MiB, but 2 uWSGI processes (django_dockerable_uwsgi_processes) of"
+            " 80 MiB each (django_dockerable_worker_memory) and 100 MiB for the rest need 260 MiB",
+        ),
         ({"database_engine": "postgresql"}, "django_dockerable_database_engine is postgresql: set"),
         (
             {"database_bundled": True},

@@ -155,19 +155,22 @@ def test_compose_file(staging):
     release = release_of(env_dir).name
     path = env_dir / "releases" / release / "docker-compose.yml"
     compose = yaml.safe_load(path.read_text())
-    assert compose["name"] == "django-dockerable-staging"
+    # A project of its own, on the environment's network, publishing nothing: the edge reaches it.
+    assert compose["name"] == f"django-dockerable-staging-{release}"
+    assert compose["networks"] == {"default": {"name": "django-dockerable-staging_default", "external": True}}
     app = compose["services"]["app"]
     assert app["image"] == f"django-dockerable-staging/release:{release}"
     assert app["labels"]["io.django-dockerable.release"] == release
-    assert app["container_name"] == "django-dockerable-staging"
+    assert app["container_name"] == f"django-dockerable-staging-{release}"
     assert app["restart"] == "unless-stopped"
     assert app["stop_grace_period"] == "45s"
-    assert app["ports"] == ["0.0.0.0:80:80", "0.0.0.0:443:443"]
+    assert "ports" not in app and "mem_limit" not in app
     assert app["environment"] == {
         "RELEASE_ID": release,
         "DJANGO_SETTINGS_MODULE": "project.settings.staging.settings",
         "NGINX_SERVER_NAME": "www.example.com example.com",
         "NGINX_CLIENT_MAX_BODY_SIZE": "10m",
+        "NGINX_PROXY_PROTOCOL": "1",
         "TLS_MODE": "letsencrypt",
         "UWSGI_PROCESSES": "4",
         "UWSGI_THREADS": "2",
@@ -177,6 +180,7 @@ def test_compose_file(staging):
     # The release's own settings, beside its Compose file; the environment's volumes, shared.
     assert "./settings:/app/project/settings/staging:ro" in app["volumes"]
     assert f"{env_dir}/letsencrypt:/etc/letsencrypt" in app["volumes"]
+    assert f"{env_dir}/acme-webroot:/var/www/acme" in app["volumes"]
     assert f"{env_dir}/media:/app/media" in app["volumes"]
     assert app["logging"] == {"driver": "json-file", "options": {"max-file": "5", "max-size": "10m"}}
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
@@ -184,10 +188,11 @@ def test_compose_file(staging):
 
 def test_bundled_database(single):
     env_dir, _, output = single
-    path = release_of(env_dir) / "docker-compose.yml"
+    # In the environment's own project, beside the edge: it outlives every release.
+    path = env_dir / "docker-compose.yml"
     compose = yaml.safe_load(path.read_text())
-    app, db = compose["services"]["app"], compose["services"]["db"]
-    assert app["depends_on"] == {"db": {"condition": "service_healthy"}}
+    edge, db = compose["services"]["edge"], compose["services"]["db"]
+    assert edge["ports"] == ["0.0.0.0:80:80"]
     assert db["image"] == "postgres:17"
     assert db["environment"] == {
         "POSTGRES_DB": "site",
@@ -205,14 +210,41 @@ def test_bundled_database(single):
     info = password_file.stat()
     assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (0, 0, 0o600)
     assert stat.S_IMODE(password_file.parent.stat().st_mode) == 0o700
-    assert json.loads((path.parent / "settings/secrets.json").read_text())["database_password"] == DB_PASSWORD
+    release = release_of(env_dir)
+    assert json.loads((release / "settings/secrets.json").read_text())["database_password"] == DB_PASSWORD
     assert DB_PASSWORD not in path.read_text() and DB_PASSWORD not in output
-    source = (path.parent / "settings/settings.py").read_text()
+    source = (release / "settings/settings.py").read_text()
     assert '"HOST": "db",' in source and '"PORT": 5432,' in source
     # Compose itself accepts the file.
     checked = subprocess.run(
         ["docker", "compose", "--file", str(path), "config", "--quiet"], capture_output=True, text=True
     )
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_the_edge_owns_the_ports_and_passes_connections_on(staging, image):
+    """The environment's project: the edge publishes the ports and passes every connection, with the
+    PROXY protocol, to the release named in upstream.conf (none before the first switch)."""
+    env_dir, _, _ = staging
+    compose = yaml.safe_load((env_dir / "docker-compose.yml").read_text())
+    assert compose["name"] == "django-dockerable-staging"
+    assert compose["networks"] == {"default": {"name": "django-dockerable-staging_default"}}
+    edge = compose["services"]["edge"]
+    assert re.fullmatch(r"django-dockerable-staging/edge:[0-9a-f]{12}", edge["image"])
+    assert edge["container_name"] == "django-dockerable-staging-edge"
+    assert edge["ports"] == ["0.0.0.0:80:80", "0.0.0.0:443:443"]
+    assert edge["volumes"] == [f"{env_dir}/edge:/etc/dockerable-edge:ro"]
+    assert edge["stop_signal"] == "SIGQUIT"
+    nginx = (env_dir / "edge/nginx.conf").read_text()
+    assert nginx.count("proxy_protocol on;") == 2 and "listen 443;" in nginx
+    upstream = (env_dir / "edge/upstream.conf").read_text()
+    assert "default 127.0.0.1:9;" in upstream and "django-dockerable-staging-" not in upstream
+    # nginx accepts it, as the edge runs it: in the image, with its stream module.
+    checked = subprocess.run(
+        ["docker", "run", "--rm", "--volume", f"{env_dir}/edge:/etc/dockerable-edge:ro", image,
+         "nginx", "-t", "-c", "/etc/dockerable-edge/nginx.conf"],
+        capture_output=True, text=True,
+    )  # fmt: skip
     assert checked.returncode == 0, checked.stderr
 
 
@@ -229,8 +261,8 @@ def test_local_settings_use_sqlite_without_tls(local):
     source = (release / "settings/settings.py").read_text()
     assert '"ENGINE": "django.db.backends.sqlite3"' in source
     assert "SECURE_SSL_REDIRECT" not in source
-    compose = yaml.safe_load((release / "docker-compose.yml").read_text())
-    assert compose["services"]["app"]["ports"] == ["0.0.0.0:8000:80"]
+    compose = yaml.safe_load((env_dir / "docker-compose.yml").read_text())
+    assert compose["services"]["edge"]["ports"] == ["0.0.0.0:8000:80"]
     assert json.loads((release / "settings/secrets.json").read_text()) == {"django_secret_key": SECRET_KEY}
 
 
@@ -245,7 +277,7 @@ def test_a_release_is_named_after_its_image_and_its_configuration(tmp_path):
     changes = {
         "secret": {"secret_key": secrets.token_urlsafe(50)},
         "setting": {"extra_settings": {"SITE_TITLE": "Example"}},
-        "port": {"http_port": 8001},
+        "workers": {"uwsgi_processes": 3},
         "image": {"release": "ba9876543210"},
     }
     names = {release}
@@ -261,9 +293,16 @@ def test_a_release_is_named_after_its_image_and_its_configuration(tmp_path):
     assert description["release_image"] == f"django-dockerable-local/release:{release}"
     assert description["configuration"] == release.split("-")[-1]
 
+    # The host's ports belong to the environment's edge, not to a release: a new port is a new edge
+    # (its image tag names its configuration), not a new release.
+    edge_image = yaml.safe_load((env_dir / "docker-compose.yml").read_text())["services"]["edge"]["image"]
+    render(tmp_path, "localhost", {**LOCAL, "http_port": 8001, "release": "ba9876543210"})
+    assert {path.name for path in (env_dir / "releases").iterdir()} == names
+    assert yaml.safe_load((env_dir / "docker-compose.yml").read_text())["services"]["edge"]["image"] != edge_image
+
 
 def test_renewal_cron_file(staging, tmp_path):
-    _, cron, _ = staging
+    env_dir, cron, _ = staging
     text = cron.read_text()
     assert 'SHELL="/bin/bash"' in text
     match = re.search(r"^(\d+) (\d+),(\d+) \* \* \* root (.*)$", text, re.M)
@@ -272,17 +311,21 @@ def test_renewal_cron_file(staging, tmp_path):
     assert 0 <= minute < 60 and 0 <= hour < 12 and second_hour == hour + 12
     assert command == (
         "set -o pipefail; flock --nonblock /run/lock/django-dockerable-staging-renew.lock "
-        "docker exec django-dockerable-staging certbot renew --non-interactive "
+        f"docker exec django-dockerable-staging-$(cat {env_dir}/current-release) certbot renew --non-interactive "
         "--deploy-hook 'dockerable-tls reload' --no-random-sleep-on-renew "
         "2>&1 | logger --tag django-dockerable-staging-renew"
     )
-    # Stable across runs, and chosen per host.
+
+    # The schedule is stable across runs, and chosen per host (the command names each run's directory).
+    def schedule(cron_text):
+        return re.search(r"^(\d+ \d+,\d+) \* \* \* root ", cron_text, re.M)[1]
+
     again, other = (
-        render(tmp_path / name, host, STAGING)[1].read_text()
+        schedule(render(tmp_path / name, host, STAGING)[1].read_text())
         for name, host in (("again", "web1.example.com"), ("other", "web2.example.com"))
     )
-    assert again == text
-    assert other != text
+    assert again == schedule(text)
+    assert other != schedule(text)
 
 
 @pytest.fixture(autouse=True)
