@@ -502,10 +502,10 @@ def section(result, figures):
         "",
         "![Failed requests and longest gap](benchmarks/downtime-summary.png)",
         "",
-        f"The same figures side by side, medians with each run as a dot: the balancer"
-        f" turns {single['failed']:g} failed requests into {balanced['failed']:g} and a"
-        f" {single['longest_gap_s']:.1f} s gap into {balanced['longest_gap_s']:.2f} s"
-        f" (first runs: {first_single['failed']} and {first_balanced['failed']} failed). The deploy itself took"
+        f"The same figures side by side, medians with each run as a dot: {single['failed']:g} failed requests and a"
+        f" {single['longest_gap_s']:.2f} s longest gap on one host, {balanced['failed']:g} and"
+        f" {balanced['longest_gap_s']:.2f} s behind the balancer (first runs: {first_single['failed']} and"
+        f" {first_balanced['failed']} failed). The deploy itself took"
         f" {single['deploy_s']:.0f} s for one host and {balanced['deploy_s']:.0f} s for the rollout over two"
         f" ({balanced['deploy_s'] / single['deploy_s']:.1f}x): the hosts switch one after the other, so a rolling"
         " deploy takes longer as hosts are added, while the site keeps answering.",

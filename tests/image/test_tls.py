@@ -218,8 +218,12 @@ def proxied(address, source, path="/", host="site.test", headers=()):
     return response.decode(errors="replace")
 
 
-def wait_until_healthy(name):
-    """Until healthcheck.py (the loopback check, no PROXY header) passes; then migrates the database."""
+def behind_an_edge(image, containers, sqlite_env, **env):
+    """A container with NGINX_PROXY_PROTOCOL=1 (and env), healthy by its loopback check (no PROXY
+    header), its database migrated; returns its address."""
+    env_dir, module = sqlite_env
+    variables = {"DJANGO_SETTINGS_MODULE": module, "NGINX_SERVER_NAME": "site.test", "NGINX_PROXY_PROTOCOL": "1"}
+    name = containers.run(image, *mount(env_dir, "sqlitetest"), env={**variables, **env})
     for _ in range(120):
         if docker("exec", name, "/usr/bin/python3", "/app/dockerable/healthcheck.py", check=False).returncode == 0:
             break
@@ -227,19 +231,13 @@ def wait_until_healthy(name):
     else:
         pytest.fail("the container never became healthy:\n" + "".join(logs(name)))
     docker("exec", "--user", "django", name, "python", "manage.py", "migrate", "--noinput")
+    return containers.address(name)
 
 
 def test_behind_a_pass_through_the_proxy_protocol_names_the_client(image, containers, sqlite_env):
     """NGINX_PROXY_PROTOCOL=1 (the role's edge in front): the client's address comes from the PROXY
     header; a connection without one is refused; the loopback check still works."""
-    env_dir, module = sqlite_env
-    name = containers.run(
-        image,
-        *mount(env_dir, "sqlitetest"),
-        env={"DJANGO_SETTINGS_MODULE": module, "NGINX_SERVER_NAME": "site.test", "NGINX_PROXY_PROTOCOL": "1"},
-    )
-    address = containers.address(name)
-    wait_until_healthy(name)
+    address = behind_an_edge(image, containers, sqlite_env)
     page = proxied(address, "203.0.113.7")
     assert page.startswith("HTTP/1.1 200"), page[:500]
     assert '<code id="client">203.0.113.7</code>' in page
@@ -251,22 +249,9 @@ def test_behind_a_pass_through_the_proxy_protocol_names_the_client(image, contai
 def test_behind_a_pass_through_offload_trusts_only_listed_balancers(image, containers, sqlite_env):
     """TLS_MODE=offload behind the edge: a balancer of NGINX_TRUSTED_PROXIES (the PROXY header's
     source) is believed about the client's address and scheme; anyone else is not."""
-    env_dir, module = sqlite_env
-    settings = env_dir / "settings.py"
+    settings = sqlite_env[0] / "settings.py"
     settings.write_text(settings.read_text() + "SECURE_SSL_REDIRECT = True\n")
-    name = containers.run(
-        image,
-        *mount(env_dir, "sqlitetest"),
-        env={
-            "DJANGO_SETTINGS_MODULE": module,
-            "NGINX_SERVER_NAME": "site.test",
-            "NGINX_PROXY_PROTOCOL": "1",
-            "TLS_MODE": "offload",
-            "NGINX_TRUSTED_PROXIES": "198.51.100.0/24",
-        },
-    )
-    address = containers.address(name)
-    wait_until_healthy(name)
+    address = behind_an_edge(image, containers, sqlite_env, TLS_MODE="offload", NGINX_TRUSTED_PROXIES="198.51.100.0/24")
     forwarded = ("X-Forwarded-Proto: https", "X-Forwarded-For: 10.9.9.9, 203.0.113.7")
     page = proxied(address, "198.51.100.10", headers=forwarded)
     assert page.startswith("HTTP/1.1 200"), page[:500]

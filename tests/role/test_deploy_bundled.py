@@ -92,6 +92,18 @@ def test_second_deploy_changes_nothing(bundled):
     assert recap(result.stdout)["changed"] == 0, result.stdout[-4000:]
 
 
+def test_a_switch_does_not_restart_the_database(bundled):
+    """A new release (a configuration change) switches the app; the database beside the edge runs on."""
+    deploy, _ = bundled
+    started = docker("inspect", "-f", "{{.State.StartedAt}}", DATABASE).stdout
+    before = serving()
+    result = deploy("-e", '{"django_dockerable_extra_allowed_hosts": ["other.test"]}')
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert serving() != before
+    assert http("GET", f"http://127.0.0.1:{PORT}/", "other.test").status == 200
+    assert docker("inspect", "-f", "{{.State.StartedAt}}", DATABASE).stdout == started
+
+
 def test_the_data_outlives_the_containers(bundled):
     deploy, _ = bundled
     before = visits()
