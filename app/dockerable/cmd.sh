@@ -111,6 +111,14 @@ if [ "$TLS_MODE" = offload ]; then
 elif [ "${#trusted_proxies[@]}" -gt 0 ]; then
   fail "NGINX_TRUSTED_PROXIES is used only with TLS_MODE=offload (TLS_MODE is '$TLS_MODE'): unset it"
 fi
+
+# Several hosts behind one name (TLS_MODE=letsencrypt): the CA's HTTP-01 request may reach any of
+# them; a token this container does not have is asked of NGINX_ACME_PEERS (acme-peers.sh).
+if [ -n "${NGINX_ACME_PEERS:-}" ] && [ "$TLS_MODE" != letsencrypt ]; then
+  fail "NGINX_ACME_PEERS is used only with TLS_MODE=letsencrypt (TLS_MODE is '$TLS_MODE'): unset it"
+fi
+dockerable-acme-peers /run/dockerable/nginx-acme-peers.conf || exit 64
+
 if [ "$proxy_protocol" = 1 ]; then
   ln -sfn /app/dockerable/nginx-client-proxy.conf /run/dockerable/nginx-client.conf
 else

@@ -7,7 +7,13 @@
 #   dockerable-tls prepare   aim the links (making the self-signed certificate if needed)
 #   dockerable-tls reload    aim the links, check nginx's configuration, reload nginx gracefully;
 #                            if the check fails, put the previous links back and exit non-zero,
-#                            so nginx keeps serving what it served (certbot's deploy hook)
+#                            so nginx keeps serving what it served
+#   dockerable-tls sync      aim the links, and reload nginx only if the certificate it serves is
+#                            not the one on disk; prints "reloaded" or "unchanged"
+#   dockerable-tls renew [ARG...]
+#                            certbot renew (ARGs added), then sync; prints key=value lines
+#                            (result, renewed, expires, days_left) and exits non-zero on failure
+#   dockerable-tls expiry    prints the certificate's expiry (expires=, days_left=)
 set -euo pipefail
 
 tls_dir=/run/dockerable/tls
@@ -49,6 +55,71 @@ aim_links() {
   printf '%s\n' "$source_dir"
 }
 
+fingerprint() { openssl x509 -noout -fingerprint -sha256 -in "$1" 2>/dev/null || true; }
+
+# The certificate nginx serves (empty if nginx does not answer, after a few tries).
+served_fingerprint() {
+  local served=""
+  for _ in 1 2 3 4 5; do
+    served=$(openssl s_client -connect 127.0.0.1:8443 -servername "${names[0]}" </dev/null 2>/dev/null \
+      | openssl x509 -noout -fingerprint -sha256 2>/dev/null || true)
+    [ -z "$served" ] || break
+    sleep 0.2
+  done
+  printf '%s\n' "$served"
+}
+
+# reload_nginx PREVIOUS: check the configuration (restoring the links to PREVIOUS if nginx rejects
+# it), reload gracefully, and wait until nginx serves the certificate the links point at.
+reload_nginx() {
+  local previous=$1 want
+  if ! nginx -t -q; then
+    if [ -n "$previous" ]; then
+      ln -sfn "$previous" "$tls_dir/fullchain.pem"
+      ln -sfn "${previous%/fullchain.pem}/privkey.pem" "$tls_dir/privkey.pem"
+    fi
+    log "nginx rejected the configuration with the certificate in $current: not reloaded, still serving ${previous%/fullchain.pem}"
+    return 1
+  fi
+  supervisorctl -c /etc/supervisor/supervisord.conf signal HUP nginx >/dev/null
+  # nginx reloads asynchronously: return once it actually serves the certificate.
+  want=$(fingerprint "$tls_dir/fullchain.pem")
+  for _ in $(seq 1 50); do
+    if [ "$(served_fingerprint)" = "$want" ]; then
+      log "nginx reloaded, serving the certificate in $current"
+      return 0
+    fi
+    sleep 0.2
+  done
+  log "nginx was reloaded but does not serve the certificate in $current after 10 s"
+  return 1
+}
+
+# sync: reload only when what nginx serves differs from the certificate on disk (a renewal, or a
+# reload that never happened).
+sync_nginx() {
+  local previous
+  previous=$(readlink "$tls_dir/fullchain.pem" 2>/dev/null || true)
+  current=$(aim_links)
+  if [ "$(served_fingerprint)" = "$(fingerprint "$tls_dir/fullchain.pem")" ]; then
+    echo unchanged
+    return 0
+  fi
+  reload_nginx "$previous"
+  echo reloaded
+}
+
+expiry() {
+  local end
+  if ! end=$(openssl x509 -noout -enddate -in "$live_dir/fullchain.pem" 2>/dev/null); then
+    printf 'expires=none\ndays_left=none\n'
+    return
+  fi
+  end=$(date -u -d "${end#notAfter=}" +%s)
+  printf 'expires=%s\ndays_left=%s\n' "$(date -u -d "@$end" +%Y-%m-%dT%H:%M:%SZ)" "$(((end - $(date +%s)) / 86400))"
+}
+
+current=""
 case "${1:-}" in
   prepare)
     aim_links >/dev/null
@@ -56,31 +127,30 @@ case "${1:-}" in
   reload)
     previous=$(readlink "$tls_dir/fullchain.pem" 2>/dev/null || true)
     current=$(aim_links)
-    if ! nginx -t -q; then
-      if [ -n "$previous" ]; then
-        ln -sfn "$previous" "$tls_dir/fullchain.pem"
-        ln -sfn "${previous%/fullchain.pem}/privkey.pem" "$tls_dir/privkey.pem"
-      fi
-      log "nginx rejected the configuration with the certificate in $current: not reloaded, still serving ${previous%/fullchain.pem}"
-      exit 1
-    fi
-    supervisorctl -c /etc/supervisor/supervisord.conf signal HUP nginx >/dev/null
-    # nginx reloads asynchronously: return once it actually serves the certificate.
-    want=$(openssl x509 -noout -fingerprint -sha256 -in "$tls_dir/fullchain.pem")
-    for _ in $(seq 1 50); do
-      served=$(openssl s_client -connect 127.0.0.1:8443 -servername "${names[0]}" </dev/null 2>/dev/null \
-        | openssl x509 -noout -fingerprint -sha256 2>/dev/null || true)
-      if [ "$served" = "$want" ]; then
-        log "nginx reloaded, serving the certificate in $current"
-        exit 0
-      fi
-      sleep 0.2
-    done
-    log "nginx was reloaded but does not serve the certificate in $current after 10 s"
-    exit 1
+    reload_nginx "$previous"
+    ;;
+  sync)
+    sync_nginx
+    ;;
+  renew)
+    shift
+    before=$(fingerprint "$live_dir/fullchain.pem")
+    result=ok
+    # certbot renew exits non-zero only when a renewal was due and failed.
+    certbot renew --non-interactive "$@" >&2 || result=failed
+    [ -s "$live_dir/fullchain.pem" ] || { log "no certificate in $live_dir"; result=failed; }
+    sync_nginx >/dev/null || result=failed
+    renewed=no
+    [ "$(fingerprint "$live_dir/fullchain.pem")" = "$before" ] || renewed=yes
+    printf 'result=%s\nrenewed=%s\n' "$result" "$renewed"
+    expiry
+    [ "$result" = ok ]
+    ;;
+  expiry)
+    expiry
     ;;
   *)
-    log "usage: dockerable-tls prepare|reload"
+    log "usage: dockerable-tls prepare|reload|sync|renew [certbot arguments]|expiry"
     exit 64
     ;;
 esac

@@ -35,6 +35,15 @@ def start_and_wait(image, containers, env_dir, env, name="sqlitetest"):
         ({"TLS_MODE": "offload"}, "NGINX_TRUSTED_PROXIES is required with TLS_MODE=offload"),
         ({"TLS_MODE": "offload", "NGINX_TRUSTED_PROXIES": "lb.example"}, "NGINX_TRUSTED_PROXIES: 'lb.example'"),
         ({"NGINX_TRUSTED_PROXIES": "10.0.0.0/8"}, "NGINX_TRUSTED_PROXIES is used only with TLS_MODE=offload"),
+        ({"NGINX_ACME_PEERS": "web2.site.test"}, "NGINX_ACME_PEERS is used only with TLS_MODE=letsencrypt"),
+        (
+            {"NGINX_ACME_PEERS": "http://web2.site.test", "TLS_MODE": "letsencrypt"},
+            "NGINX_ACME_PEERS: 'http://web2.site.test' is not host[:port]",
+        ),
+        (
+            {"NGINX_ACME_PEERS": "web2.site.test:70000", "TLS_MODE": "letsencrypt"},
+            "NGINX_ACME_PEERS: 'web2.site.test:70000': the port must be 1-65535",
+        ),
         ({"NGINX_SERVER_NAME": "bad_name!"}, "NGINX_SERVER_NAME: 'bad_name!' is not a valid host name"),
         ({"NGINX_SERVER_NAME": "*.site.test", "TLS_MODE": "letsencrypt"}, "wildcard names cannot get a certificate"),
         ({"DJANGO_SETTINGS_MODULE": "project/settings"}, "DJANGO_SETTINGS_MODULE must be a dotted Python module path"),

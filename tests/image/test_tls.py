@@ -5,6 +5,7 @@ import json
 import socket
 import ssl
 import time
+import uuid
 
 import pytest
 import urllib3
@@ -101,6 +102,100 @@ def test_http_redirects_to_https_except_acme_challenges(tls_site):
     assert challenge.data == b"token-content"
     missing = http("GET", f"http://{address}/.well-known/acme-challenge/nope", "tls.test")
     assert missing.status == 404
+
+
+def _challenge_site(image, containers, sqlite_env, tmp_path, name, peers=""):
+    """A TLS_MODE=letsencrypt container for tls.test asking NGINX_ACME_PEERS for tokens it lacks;
+    returns (its address, its ACME webroot on this machine)."""
+    env_dir, module = sqlite_env
+    webroot = tmp_path / f"acme-{name}"
+    webroot.mkdir()
+    webroot.chmod(0o755)
+    env = {"DJANGO_SETTINGS_MODULE": module, "NGINX_SERVER_NAME": NAMES, "TLS_MODE": "letsencrypt"}
+    if peers:
+        env["NGINX_ACME_PEERS"] = peers
+    containers.run(image, *mount(env_dir, "sqlitetest"), "--volume", f"{webroot}:/var/www/acme", env=env, name=name)
+    address = containers.address(name)
+    wait_until_serving(name, address, "tls.test", scheme="https")
+    return address, webroot
+
+
+def _put_token(webroot, token, content):
+    path = webroot / ".well-known" / "acme-challenge" / token
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
+    for directory in (webroot / ".well-known", webroot / ".well-known" / "acme-challenge", path.parent):
+        directory.chmod(0o755)
+    path.chmod(0o644)
+
+
+def test_a_challenge_token_is_fetched_from_the_peer_that_has_it(image, containers, sqlite_env, tmp_path):
+    """Several hosts behind one name: whichever host the CA reaches answers with the token that
+    another host's certbot wrote, asking its peers in turn (unresolvable or refusing ones
+    skipped); a relayed request is answered from the peer's own webroot only, so a cycle of
+    peers never loops."""
+    suffix = uuid.uuid4().hex[:8]
+    first, second, third = (f"dockerable-test-acme{number}-{suffix}" for number in (1, 2, 3))
+    _, second_webroot = _challenge_site(image, containers, sqlite_env, tmp_path, second)
+    # The third names the first as its peer, and the first names the third: a cycle.
+    third_address, third_webroot = _challenge_site(image, containers, sqlite_env, tmp_path, third, peers=first)
+    first_address, first_webroot = _challenge_site(
+        image, containers, sqlite_env, tmp_path, first, peers=f"nowhere.invalid {second}:81 {second} {third}:80"
+    )
+    _put_token(first_webroot, "token-first", "first-content")
+    _put_token(second_webroot, "token-second", "second-content")
+    _put_token(third_webroot, "token-third", "third-content")
+    _put_token(third_webroot, "sub/deep", "not-a-token")
+
+    def get(address, path, **headers):
+        url = f"http://{address}/.well-known/acme-challenge/{path}"
+        return http("GET", url, "tls.test", headers=headers)
+
+    for token, content in (
+        ("token-first", b"first-content"),
+        ("token-second", b"second-content"),
+        ("token-third", b"third-content"),
+    ):
+        response = get(first_address, token)
+        assert (response.status, response.data) == (200, content), token
+    assert get(first_address, "token-missing").status == 404
+    assert get(third_address, "token-first").data == b"first-content"
+    # Around the cycle and back: the first, asked by the third, asks nobody.
+    assert get(third_address, "token-missing").status == 404
+    # A request that a peer relayed is answered from this host's webroot only.
+    assert get(first_address, "token-third", **{"X-Dockerable-Acme-Relay": "1"}).status == 404
+    assert get(first_address, "token-first", **{"X-Dockerable-Acme-Relay": "1"}).data == b"first-content"
+    # Only token-shaped paths are relayed.
+    assert get(third_address, "sub/deep").data == b"not-a-token"
+    assert get(first_address, "sub/deep").status == 404
+
+
+def test_sync_reloads_only_when_nginx_serves_another_certificate(tls_site):
+    """Whatever happened before (a renewal whose reload never ran), sync makes nginx serve the
+    certificate on disk, and does nothing when it already does."""
+    name, address, letsencrypt = tls_site
+    assert docker("exec", name, "dockerable-tls", "sync").stdout.strip() == "unchanged"
+    certificate, chain, key = _certificate("tls.test")
+    live = letsencrypt / "live" / "tls.test"
+    live.mkdir(parents=True)
+    (live / "fullchain.pem").write_bytes(chain)
+    (live / "privkey.pem").write_bytes(key)
+
+    assert docker("exec", name, "dockerable-tls", "sync").stdout.strip() == "reloaded"
+    served, _ = peer_certificate(address, "tls.test")
+    assert x509.load_der_x509_certificate(served).serial_number == certificate.serial_number
+    assert docker("exec", name, "dockerable-tls", "sync").stdout.strip() == "unchanged"
+    expiry = dict(line.split("=", 1) for line in docker("exec", name, "dockerable-tls", "expiry").stdout.split())
+    assert expiry["days_left"] in ("4", "5")  # 5 days from now, give or take the seconds between the clocks
+    assert expiry["expires"] == certificate.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_renew_without_a_certificate_reports_a_failure(tls_site):
+    name, _, _ = tls_site
+    result = docker("exec", name, "dockerable-tls", "renew", "--no-random-sleep-on-renew", check=False)
+    assert result.returncode != 0
+    assert "result=failed" in result.stdout.split()
+    assert "expires=none" in result.stdout.split()
 
 
 def _certificate(common_name):

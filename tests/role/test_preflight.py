@@ -1,5 +1,7 @@
 """Every input a user can get wrong stops the deploy before any host is changed, naming the variable."""
 
+import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,34 @@ def untouched(tmp_path):
         (
             {"tls_mode": "letsencrypt", "letsencrypt_email": "ops@example.com"},
             "every entry of django_dockerable_server_names a public DNS name",
+        ),
+        (
+            {
+                "tls_mode": "letsencrypt",
+                "letsencrypt_email": "ops@example.com",
+                "server_names": ["www.example.com"],
+                "acme_profile": "sixdays",
+            },
+            "Let's Encrypt offers classic, tlsserver and shortlived (got 'sixdays')",
+        ),
+        (
+            {
+                "tls_mode": "letsencrypt",
+                "letsencrypt_email": "ops@example.com",
+                "server_names": ["www.example.com"],
+                "acme_profile": "Short Lived",
+                "acme_directory": "https://acme.example.com/directory",
+            },
+            "django_dockerable_acme_profile must be empty (the CA's default) or a profile name",
+        ),
+        (
+            {
+                "tls_mode": "letsencrypt",
+                "letsencrypt_email": "ops@example.com",
+                "server_names": ["www.example.com"],
+                "acme_address": "http://web1.example.com",
+            },
+            "django_dockerable_acme_address must be empty, a host name or an IP address (got 'http://web1.example.com')",
         ),
         ({"server_names": ["bad_name!"]}, "django_dockerable_server_names must list the site's host names"),
         ({"server_names": []}, "django_dockerable_server_names must list the site's host names"),
@@ -155,3 +185,45 @@ def test_serial_comes_from_the_environments_vars(tmp_path):
     assert batches("-l", "qa") == 2  # 2 + 1 hosts
     assert batches("-l", "qa", "-e", "django_dockerable_serial=1") == 3
     assert batches("-l", "a.qa.test,b.qa.test") == 2  # a limit that is not an environment: one at a time
+
+
+def _environment(tmp_path, hosts, variables):
+    """An inventory with one environment `qa` of `hosts` (each this machine), with `variables`."""
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars/qa").mkdir(parents=True)
+    lines = ["all:", "  children:", "    qa:", "      hosts:"]
+    lines += [f"        {host}: {{ansible_connection: local}}" for host in hosts]
+    (inventory / "hosts.yml").write_text("\n".join(lines) + "\n")
+    base = {
+        "django_dockerable_environment": "qa",
+        "django_dockerable_secret_key": GOOD_KEY,
+        "django_dockerable_base_dir": str(tmp_path / "srv"),
+        "django_dockerable_tls_mode": "letsencrypt",
+        "django_dockerable_letsencrypt_email": "ops@example.com",
+        "ansible_python_interpreter": sys.executable,
+        # A check after the one under test fails, so that a run that passes it stops there too.
+        "django_dockerable_acme_ca_bundle": "/nonexistent/ca.pem",
+    }
+    (inventory / "group_vars/qa/vars.yml").write_text(json.dumps({**base, **variables}))
+    return str(inventory / "hosts.yml")
+
+
+def test_more_hosts_than_lets_encrypt_allows_for_one_name_are_refused_before_any_change(tmp_path):
+    """One certificate per host, at most 5 for one set of names per 7 days: 6 hosts serving
+    www.example.com are refused, pointing to offload; hosts with names of their own are not counted."""
+    hosts = [f"web{number}.qa.test" for number in range(1, 7)]
+    shared = _environment(tmp_path / "shared", hosts, {"django_dockerable_server_names": ["www.example.com"]})
+    result = ansible_playbook("deploy.yml", "-i", shared, "-l", "qa")
+    text = " ".join(result.stdout.split())
+    assert result.returncode != 0
+    assert "6 hosts of the qa environment serve the names www.example.com (django_dockerable_server_names)" in text
+    assert "django_dockerable_tls_mode: offload" in text
+    assert not (tmp_path / "shared" / "srv").exists()
+
+    own = _environment(tmp_path / "own", hosts, {"django_dockerable_server_names": ["{{ inventory_hostname }}"]})
+    result = ansible_playbook("deploy.yml", "-i", own, "-l", "qa")
+    text = " ".join(result.stdout.split())
+    assert result.returncode != 0
+    assert "Let's Encrypt issues at most 5 certificates" not in text
+    assert "django_dockerable_acme_ca_bundle is '/nonexistent/ca.pem'" in text
+    assert not (tmp_path / "own" / "srv").exists()

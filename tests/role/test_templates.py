@@ -59,7 +59,9 @@ LOCAL = {
 }
 
 
-def render(tmp_path, host, values):
+def render(tmp_path, host, values, inventory=None):
+    """Renders host's files with values (django_dockerable_ prefixes added); inventory: an
+    inventory file's content (default: host alone)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     base = tmp_path / "srv"
     values = {key: value for key, value in values.items() if key != "base_dir"}
@@ -69,9 +71,14 @@ def render(tmp_path, host, values):
     variables["ansible_python_interpreter"] = sys.executable
     variables_file = tmp_path / f"vars-{host}.json"
     variables_file.write_text(json.dumps(variables))
-    result = ansible_playbook(
-        "tests/role/render.yml", "-i", f"{host},", "-c", "local", "-e", f"@{variables_file}", "--diff"
-    )
+    source = ["-i", f"{host},", "-e", f"@{variables_file}"]
+    if inventory:
+        # The values as the whole inventory's variables, below each host's own.
+        document = yaml.safe_load(inventory)
+        document["all"]["vars"] = variables
+        (tmp_path / "hosts.yml").write_text(json.dumps(document))
+        source = ["-i", str(tmp_path / "hosts.yml")]
+    result = ansible_playbook("tests/role/render.yml", *source, "-l", host, "-c", "local", "--diff")
     assert result.returncode == 0, result.stdout[-3000:]
     return base / values["environment"], cron, result.stdout
 
@@ -233,16 +240,22 @@ def test_the_edge_owns_the_ports_and_passes_connections_on(staging, image):
     assert re.fullmatch(r"django-dockerable-staging/edge:[0-9a-f]{12}", edge["image"])
     assert edge["container_name"] == "django-dockerable-staging-edge"
     assert edge["ports"] == ["0.0.0.0:80:80", "0.0.0.0:443:443"]
-    assert edge["volumes"] == [f"{env_dir}/edge:/etc/dockerable-edge:ro"]
+    # With Let's Encrypt, the edge answers ACME challenges from the environment's webroot until a
+    # release serves (a host that its first deploy has not switched yet).
+    assert edge["volumes"] == [f"{env_dir}/edge:/etc/dockerable-edge:ro", f"{env_dir}/acme-webroot:/var/www/acme:ro"]
     assert edge["stop_signal"] == "SIGQUIT"
+    assert edge["command"][:2] == ["sh", "-c"] and "dockerable-acme-peers" in edge["command"][2]
+    assert edge["environment"] == {"NGINX_ACME_PEERS": ""}
     nginx = (env_dir / "edge/nginx.conf").read_text()
     assert nginx.count("proxy_protocol on;") == 2 and "listen 443;" in nginx
+    assert "listen 127.0.0.1:8081 proxy_protocol;" in nginx
     upstream = (env_dir / "edge/upstream.conf").read_text()
-    assert "default 127.0.0.1:9;" in upstream and "django-dockerable-staging-" not in upstream
+    assert "80 127.0.0.1:8081;" in upstream and "default 127.0.0.1:9;" in upstream
+    assert "django-dockerable-staging-" not in upstream
     # nginx accepts it, as the edge runs it: in the image, with its stream module.
+    command = edge["command"][2].replace("exec nginx", "nginx -t").replace(" -g 'daemon off;'", "")
     checked = subprocess.run(
-        ["docker", "run", "--rm", "--volume", f"{env_dir}/edge:/etc/dockerable-edge:ro", image,
-         "nginx", "-t", "-c", "/etc/dockerable-edge/nginx.conf"],
+        ["docker", "run", "--rm", "--volume", f"{env_dir}/edge:/etc/dockerable-edge:ro", image, "sh", "-c", command],
         capture_output=True, text=True,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stderr
@@ -309,12 +322,15 @@ def test_renewal_cron_file(staging, tmp_path):
     assert match, text
     minute, hour, second_hour, command = int(match[1]), int(match[2]), int(match[3]), match[4]
     assert 0 <= minute < 60 and 0 <= hour < 12 and second_hour == hour + 12
-    assert command == (
-        "set -o pipefail; flock --nonblock /run/lock/django-dockerable-staging-renew.lock "
-        f"docker exec django-dockerable-staging-$(cat {env_dir}/current-release) certbot renew --non-interactive "
-        "--deploy-hook 'dockerable-tls reload' --no-random-sleep-on-renew "
-        "2>&1 | logger --tag django-dockerable-staging-renew"
-    )
+    assert command == f"{env_dir}/renew.sh"
+    script = env_dir / "renew.sh"
+    assert stat.S_IMODE(script.stat().st_mode) == 0o750
+    body = script.read_text()
+    assert 'docker exec django-dockerable-staging-"$release" dockerable-tls renew "${renew_args[@]}"' in body
+    assert "renew_args=(--no-random-sleep-on-renew)" in body
+    assert f"status_file={env_dir}/renewal-status" in body
+    lint = subprocess.run(["shellcheck", "-s", "bash", str(script)], capture_output=True, text=True, check=False)
+    assert lint.returncode == 0, lint.stdout
 
     # The schedule is stable across runs, and chosen per host (the command names each run's directory).
     def schedule(cron_text):
@@ -332,3 +348,32 @@ def test_renewal_cron_file(staging, tmp_path):
 def _root_only():
     if os.geteuid() != 0:
         pytest.skip("writes files owned by root and group 10001")
+
+
+PEERS_INVENTORY = """
+all:
+  children:
+    staging:
+      hosts:
+        web1.example.com: {ansible_host: 192.0.2.11}
+        web2.example.com: {django_dockerable_acme_address: web2.internal, django_dockerable_http_port: 8080}
+        web3.example.com: {ansible_host: "2001:db8::3"}
+        other.example.com: {django_dockerable_server_names: [other.example.com]}
+"""
+
+
+def test_each_host_asks_the_hosts_that_serve_the_same_names_for_acme_tokens(tmp_path):
+    """The release's NGINX_ACME_PEERS lists the environment's other hosts with the same names, by
+    django_dockerable_acme_address, else ansible_host, else the inventory name, at their HTTP port."""
+    env_dir, _, _ = render(tmp_path, "web1.example.com", STAGING, inventory=PEERS_INVENTORY)
+    environment = yaml.safe_load((release_of(env_dir) / "docker-compose.yml").read_text())["services"]["app"][
+        "environment"
+    ]
+    assert environment["NGINX_ACME_PEERS"] == "web2.internal:8080 [2001:db8::3]:80"
+    # Without Let's Encrypt, nobody is asked.
+    off = {**STAGING, "tls_mode": "off"}
+    env_dir, _, _ = render(tmp_path / "off", "web1.example.com", off, inventory=PEERS_INVENTORY)
+    environment = yaml.safe_load((release_of(env_dir) / "docker-compose.yml").read_text())["services"]["app"][
+        "environment"
+    ]
+    assert "NGINX_ACME_PEERS" not in environment
