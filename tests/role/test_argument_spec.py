@@ -1,5 +1,7 @@
 """meta/argument_specs.yml describes exactly the variables that defaults/main.yml defines."""
 
+import importlib.util
+
 import yaml
 
 from helpers import ROOT
@@ -48,3 +50,14 @@ def test_every_variable_is_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     missing = [name for name in load("defaults/main.yml") if f"`{name}`" not in readme]
     assert missing == []
+
+
+def test_the_readme_table_is_generated_from_the_role():
+    """Each variable's default, meaning and rule in the README come from the role's own files
+    (scripts/variables-table.py --write), so they cannot drift apart."""
+    spec = importlib.util.spec_from_file_location("variables_table", ROOT / "scripts/variables-table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    readme = (ROOT / "README.md").read_text()
+    start, end = module.readme_table(readme)
+    assert readme[start:end] == module.table(), "run scripts/variables-table.py --write"

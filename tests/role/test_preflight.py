@@ -31,10 +31,10 @@ def untouched(tmp_path):
             {"tls_mode": "ssl"},
             "value of django_dockerable_tls_mode must be one of: off, letsencrypt, offload, got: ssl",
         ),
-        ({"tls_mode": "letsencrypt"}, "django_dockerable_letsencrypt_email must be an e-mail address"),
+        ({"tls_mode": "letsencrypt"}, "django_dockerable_letsencrypt_email is '': it must be an e-mail address."),
         (
             {"tls_mode": "letsencrypt", "letsencrypt_email": "ops@example.com"},
-            "every entry of django_dockerable_server_names a public DNS name",
+            "every entry of django_dockerable_server_names must be a public DNS name",
         ),
         (
             {
@@ -43,7 +43,7 @@ def untouched(tmp_path):
                 "server_names": ["www.example.com"],
                 "acme_profile": "sixdays",
             },
-            "Let's Encrypt offers classic, tlsserver and shortlived (got 'sixdays')",
+            "django_dockerable_acme_profile is 'sixdays': Let's Encrypt offers classic, tlsserver and shortlived",
         ),
         (
             {
@@ -53,7 +53,7 @@ def untouched(tmp_path):
                 "acme_profile": "Short Lived",
                 "acme_directory": "https://acme.example.com/directory",
             },
-            "django_dockerable_acme_profile must be empty (the CA's default) or a profile name",
+            "django_dockerable_acme_profile is 'Short Lived': it must be empty (the CA's default) or a profile name",
         ),
         (
             {
@@ -62,20 +62,64 @@ def untouched(tmp_path):
                 "server_names": ["www.example.com"],
                 "acme_address": "http://web1.example.com",
             },
-            "django_dockerable_acme_address must be empty, a host name or an IP address (got 'http://web1.example.com')",
+            "django_dockerable_acme_address is 'http://web1.example.com': it must be empty, a host name or an IP",
         ),
-        ({"server_names": ["bad_name!"]}, "django_dockerable_server_names must list the site's host names"),
-        ({"server_names": []}, "django_dockerable_server_names must list the site's host names"),
-        ({"uwsgi_processes": 0}, "django_dockerable_uwsgi_processes (0)"),
+        ({"server_names": ["bad_name!"]}, "django_dockerable_server_names is ['bad_name!']: it must be a list of host"),
+        ({"server_names": []}, "django_dockerable_server_names is []: it must be a list of host names"),
+        ({"server_names": "www.example.com"}, "django_dockerable_server_names is 'www.example.com': it must be a list"),
+        ({"uwsgi_processes": 0}, "django_dockerable_uwsgi_processes is 0: it must be a whole number from 1 to 512."),
         ({"uwsgi_processes": "abc"}, "django_dockerable_uwsgi_processes"),
         ({"ship_mode": "registry"}, "django_dockerable_ship_mode is registry but django_dockerable_registry is empty"),
         ({"tls_mode": "offload"}, "django_dockerable_trusted_proxies must list the balancers"),
+        # The list of inputs that once got through.
+        ({"http_port": 0}, "django_dockerable_http_port is 0: it must be a whole number from 1 to 65535."),
+        ({"http_port": 70000}, "django_dockerable_http_port is 70000: it must be a whole number from 1 to 65535."),
+        (
+            {
+                "tls_mode": "letsencrypt",
+                "letsencrypt_email": "ops@example.com",
+                "server_names": ["www.example.com"],
+                "http_port": 8443,
+                "https_port": 8443,
+            },
+            "django_dockerable_http_port and django_dockerable_https_port are both 8443",
+        ),
+        ({"serial": 0}, "django_dockerable_serial is 0: it must be a positive number of hosts, or a percentage"),
+        ({"serial": -1}, "django_dockerable_serial is -1: it must be a positive number of hosts"),
+        ({"serial": "abc"}, "django_dockerable_serial is 'abc': it must be a positive number of hosts"),
+        ({"serial": "150%"}, "django_dockerable_serial is '150%'"),
+        ({"health_timeout": -5}, "django_dockerable_health_timeout is -5: it must be a whole number from 1 to 3600."),
+        ({"project": "team/site"}, "django_dockerable_project is 'team/site': it must be lowercase letters, digits"),
+        ({"project": "my site"}, "django_dockerable_project is 'my site'"),
+        ({"project": "Django-Dockerable"}, "django_dockerable_project is 'Django-Dockerable'"),
+        ({"base_dir": "srv/site"}, "django_dockerable_base_dir is 'srv/site': it must be an absolute path"),
+        (
+            {"base_dir": "/tmp/dd-test/../dd-escape"},
+            "django_dockerable_base_dir is '/tmp/dd-test/../dd-escape': it must",
+        ),
+        ({"registry": "https://registry.example.com"}, "django_dockerable_registry is 'https://registry.example.com'"),
+        ({"bind_address": "localhost"}, "django_dockerable_bind_address is 'localhost': it must be an IP address"),
+        (
+            {"client_max_body_size": "10 MB"},
+            "django_dockerable_client_max_body_size is '10 MB': it must be an nginx size",
+        ),
+        ({"database_port": 0}, "django_dockerable_database_port is 0: it must be a whole number from 1 to 65535."),
+        (
+            {"extra_settings": {"not-an-identifier": 1}},
+            "django_dockerable_extra_settings is ['not-an-identifier']: it must be a dictionary of Django settings",
+        ),
+        ({"extra_settings": {"SECRET_KEY": "x" * 60}}, "django_dockerable_extra_settings is ['SECRET_KEY']: it must"),
+        ({"extra_settings": {"DATABASES": {}}}, "none that the role writes itself (SECRET_KEY, SECRETS, DEBUG,"),
+        (
+            {"extra_secrets": {"database_password": "a-secret-value"}},
+            "django_dockerable_extra_secrets is ['database_password']: it must be a dictionary whose names",
+        ),
         (
             {"memory_limit": 200, "uwsgi_processes": 2},
             "django_dockerable_memory_limit is 200 MiB, but 2 uWSGI processes (django_dockerable_uwsgi_processes) of"
             " 80 MiB each (django_dockerable_worker_memory) and 100 MiB for the rest need 260 MiB",
         ),
-        ({"database_engine": "postgresql"}, "django_dockerable_database_engine is postgresql: set"),
+        ({"database_engine": "postgresql"}, "django_dockerable_database_name is '': it must be a PostgreSQL database"),
         (
             {"database_bundled": True},
             "django_dockerable_database_bundled is true: it needs django_dockerable_database_engine postgresql "
