@@ -103,8 +103,8 @@ def django_dockerable_rule_errors(options, values, rules, others=None):
         problem = _rule_problem(rule, value)
         if problem:
             # Of a dictionary, the names only: its values may be secrets.
-            shown = sorted(value) if isinstance(value, dict) else value
-            errors.append(f"{name} is {'a secret' if secret else _shown(shown)}: it must be {problem}.")
+            shown = _shown(sorted(value)) if isinstance(value, dict) else "a secret" if secret else _shown(value)
+            errors.append(f"{name} is {shown}: it must be {problem}.")
     return errors
 
 
