@@ -217,3 +217,23 @@ def postgres(postgres_image, network):
         pytest.fail("PostgreSQL did not start:\n" + docker("logs", name, check=False).stderr)
     yield "db.tests.test", "app", password, "app"
     docker("rm", "--force", "--volumes", name, check=False)
+
+
+@pytest.fixture(scope="session")
+def pebble(base_image, network, tmp_path_factory):
+    """Pebble, Let's Encrypt's test server (molecule/images/pebble), on the test network as
+    acme.pebble.test: (its directory URL, a file with the CA of its API's certificate)."""
+    tag = "dockerable-test-pebble:latest"
+    name = "acme.pebble.test"
+    docker(
+        "build", "--quiet", "--build-arg", f"BASE_IMAGE={base_image}", "--build-arg", f"PEBBLE_NAME={name}",
+        "--file", str(ROOT / "molecule/images/pebble/Dockerfile"), "--tag", tag, str(ROOT / "molecule/images"),
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+    )  # fmt: skip
+    docker("rm", "--force", name, check=False)
+    docker("run", "--detach", "--name", name, "--network", network, "--network-alias", name, tag)
+    ca = tmp_path_factory.mktemp("pebble") / "ca.pem"
+    ca.write_text(docker("exec", name, "cat", "/etc/pebble/ca.pem").stdout)
+    ca.chmod(0o644)
+    yield f"https://{name}:14000/dir", ca
+    docker("rm", "--force", name, check=False)

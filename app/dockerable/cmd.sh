@@ -112,6 +112,20 @@ elif [ "${#trusted_proxies[@]}" -gt 0 ]; then
   fail "NGINX_TRUSTED_PROXIES is used only with TLS_MODE=offload (TLS_MODE is '$TLS_MODE'): unset it"
 fi
 
+# The original image contract: EMAIL_ADDRESS makes the container obtain and renew its certificate
+# itself (supervisord's program acme), from ACME_DIRECTORY (Let's Encrypt by default).
+if [ -n "${EMAIL_ADDRESS:-}" ]; then
+  [ "$TLS_MODE" = letsencrypt ] \
+    || fail "EMAIL_ADDRESS is used only with TLS_MODE=letsencrypt (or USE_SSL=1); TLS_MODE is '$TLS_MODE': unset it"
+  [[ $EMAIL_ADDRESS =~ ^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$ ]] \
+    || fail "EMAIL_ADDRESS must be an e-mail address (got '$EMAIL_ADDRESS')"
+fi
+if [ -n "${ACME_DIRECTORY:-}" ]; then
+  [ -n "${EMAIL_ADDRESS:-}" ] \
+    || fail "ACME_DIRECTORY is used only with EMAIL_ADDRESS (the container then obtains its certificate itself): unset it, or set EMAIL_ADDRESS"
+  [[ $ACME_DIRECTORY =~ ^https://[^[:space:]]+$ ]] || fail "ACME_DIRECTORY must be an https:// URL (got '$ACME_DIRECTORY')"
+fi
+
 # Several hosts behind one name (TLS_MODE=letsencrypt): the CA's HTTP-01 request may reach any of
 # them; a token this container does not have is asked of NGINX_ACME_PEERS (acme-peers.sh).
 if [ -n "${NGINX_ACME_PEERS:-}" ] && [ "$TLS_MODE" != letsencrypt ]; then

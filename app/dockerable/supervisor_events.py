@@ -6,7 +6,7 @@ complete line is written to the container's stdout or stderr (supervisord's own,
 it) with a tag saying which program and stream it came from:
 
     nginx  stdout -> [nginx-access]     uwsgi stdout, stderr -> [uwsgi]
-    nginx  stderr -> [nginx-error]
+    nginx  stderr -> [nginx-error]      any other program -> [its name], e.g. [acme]
 
 On PROCESS_STATE_FATAL (a program that could not be started, or kept dying, and that supervisord
 gave up on) it asks supervisord to shut down, so that the container exits instead of serving 502s.

@@ -14,6 +14,9 @@
 #                            certbot renew (ARGs added), then sync; prints key=value lines
 #                            (result, renewed, expires, days_left) and exits non-zero on failure
 #   dockerable-tls expiry    prints the certificate's expiry (expires=, days_left=)
+#   dockerable-tls auto      with EMAIL_ADDRESS: obtains the certificate from ACME_DIRECTORY once
+#                            nginx answers, then renews it twice a day, without a restart
+#                            (supervisord's program acme); without EMAIL_ADDRESS: nothing
 set -euo pipefail
 
 tls_dir=/run/dockerable/tls
@@ -149,8 +152,35 @@ case "${1:-}" in
   expiry)
     expiry
     ;;
+  auto)
+    [ -n "${EMAIL_ADDRESS:-}" ] || exit 0
+    for _ in $(seq 1 150); do
+      [ -z "$(served_fingerprint)" ] || break
+      sleep 0.2
+    done
+    domains=()
+    for name in "${names[@]}"; do domains+=(--domain "$name"); done
+    directory=${ACME_DIRECTORY:-https://acme-v02.api.letsencrypt.org/directory}
+    retry=60
+    while true; do
+      if [ -s "$live_dir/fullchain.pem" ]; then
+        certbot renew --non-interactive >&2 || log "the renewal failed; certbot says why above"
+        sync_nginx >/dev/null || true
+        sleep 43200
+      elif certbot certonly --webroot --webroot-path /var/www/acme --cert-name "${names[0]}" \
+        --email "$EMAIL_ADDRESS" --agree-tos --no-eff-email --non-interactive \
+        --server "$directory" "${domains[@]}" >&2; then
+        sync_nginx >/dev/null || true
+        log "certificate obtained for ${names[*]}: $(expiry | paste -sd ' ')"
+      else
+        log "no certificate from $directory yet: trying again in $retry s"
+        sleep "$retry"
+        retry=$((retry < 1800 ? retry * 2 : 3600))
+      fi
+    done
+    ;;
   *)
-    log "usage: dockerable-tls prepare|reload|sync|renew [certbot arguments]|expiry"
+    log "usage: dockerable-tls prepare|reload|sync|renew [certbot arguments]|expiry|auto"
     exit 64
     ;;
 esac

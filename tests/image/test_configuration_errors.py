@@ -44,6 +44,16 @@ def start_and_wait(image, containers, env_dir, env, name="sqlitetest"):
             {"NGINX_ACME_PEERS": "web2.site.test:70000", "TLS_MODE": "letsencrypt"},
             "NGINX_ACME_PEERS: 'web2.site.test:70000': the port must be 1-65535",
         ),
+        ({"EMAIL_ADDRESS": "ops@site.test"}, "EMAIL_ADDRESS is used only with TLS_MODE=letsencrypt (or USE_SSL=1)"),
+        ({"USE_SSL": "1", "EMAIL_ADDRESS": "ops"}, "EMAIL_ADDRESS must be an e-mail address (got 'ops')"),
+        (
+            {"TLS_MODE": "letsencrypt", "ACME_DIRECTORY": "https://acme.site.test/dir"},
+            "ACME_DIRECTORY is used only with EMAIL_ADDRESS",
+        ),
+        (
+            {"USE_SSL": "1", "EMAIL_ADDRESS": "ops@site.test", "ACME_DIRECTORY": "acme.site.test"},
+            "ACME_DIRECTORY must be an https:// URL (got 'acme.site.test')",
+        ),
         ({"NGINX_SERVER_NAME": "bad_name!"}, "NGINX_SERVER_NAME: 'bad_name!' is not a valid host name"),
         ({"NGINX_SERVER_NAME": "*.site.test", "TLS_MODE": "letsencrypt"}, "wildcard names cannot get a certificate"),
         ({"DJANGO_SETTINGS_MODULE": "project/settings"}, "DJANGO_SETTINGS_MODULE must be a dotted Python module path"),

@@ -355,3 +355,42 @@ def test_behind_a_pass_through_offload_trusts_only_listed_balancers(image, conta
     assert page.startswith("HTTP/1.1 301")  # not believed about HTTPS: Django redirects
     page = proxied(address, "192.0.2.50", path="/healthz")
     assert page.startswith("HTTP/1.1 200")
+
+
+def test_with_email_address_the_container_gets_its_certificate_by_itself(image, containers, sqlite_env, pebble):
+    """The original image contract, run alone: USE_SSL=1 and EMAIL_ADDRESS, the settings mounted
+    read-only. The container obtains a certificate for its name from ACME_DIRECTORY (Pebble here)
+    and serves it, without a restart of the container or of nginx."""
+    directory, ca = pebble
+    env_dir, module = sqlite_env
+    name = containers.run(
+        image,
+        *mount(env_dir, "sqlitetest"),
+        "--network-alias", "site.pebble.test", "--volume", f"{ca}:/etc/dockerable/acme-ca.pem:ro",
+        env={
+            "DJANGO_SETTINGS_MODULE": module,
+            "NGINX_SERVER_NAME": "site.pebble.test",
+            "UWSGI_PROCESSES": "1",
+            "USE_SSL": "1",
+            "EMAIL_ADDRESS": "ops@pebble.test",
+            "ACME_DIRECTORY": directory,
+            "REQUESTS_CA_BUNDLE": "/etc/dockerable/acme-ca.pem",
+        },
+    )  # fmt: skip
+    address = containers.address(name)
+    wait_until_serving(name, address, "site.pebble.test", scheme="https")
+    started_at = docker("inspect", "-f", "{{.State.StartedAt}}", name).stdout
+    nginx_pid = docker("exec", name, "cat", "/run/nginx.pid").stdout
+    for _ in range(120):
+        served = x509.load_der_x509_certificate(peer_certificate(address, "site.pebble.test")[0])
+        if served.issuer != served.subject:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the container never served a certificate from the CA:\n" + "".join(logs(name))[-3000:])
+    assert "Pebble" in served.issuer.rfc4514_string()
+    names = served.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["site.pebble.test"]
+    assert docker("inspect", "-f", "{{.State.StartedAt}}", name).stdout == started_at
+    assert docker("exec", name, "cat", "/run/nginx.pid").stdout == nginx_pid
+    assert "[acme]" in "".join(logs(name))
