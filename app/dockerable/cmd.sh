@@ -156,8 +156,10 @@ PY
 fi
 
 # --- directories, nginx, TLS --------------------------------------------------------------------
-install -d -o django -g django -m 0750 /run/uwsgi
+install -d -o django -g dockerable-socket -m 0750 /run/uwsgi
 chown django:django /app/media /app/data
+# The database and anything else the app keeps: its user's only (nginx serves media/, not data/).
+chmod 0750 /app/data
 
 template=/app/dockerable/nginx-app.conf
 health="http 8080"
@@ -178,11 +180,12 @@ info "release ${RELEASE_ID:-unknown}, settings $DJANGO_SETTINGS_MODULE, TLS $TLS
 # tagged_pipe PATH TAG OWNER: a named pipe whose every line reaches the container's stdout
 # prefixed with [TAG]. The reader also holds the pipe open for writing, so it never sees
 # end-of-file when a writer closes and reopens it.
+# The reader runs as nobody: it only copies lines (the pipe is opened here, before it drops root).
 tagged_pipe() {
   rm -f "$1"
   mkfifo -m 0600 "$1"
   chown "$3" "$1"
-  sed -u "s/^/[$2] /" <>"$1" &
+  setpriv --reuid=nobody --regid=nogroup --clear-groups sed -u "s/^/[$2] /" <>"$1" &
 }
 tagged_pipe /run/dockerable/supervisord.log supervisord root
 tagged_pipe /run/dockerable/django.log django django   # see project/logging.py

@@ -84,3 +84,20 @@ def test_uwsgi_workers_do_not_run_as_root(site):
     nginx_workers = [line for line in report.splitlines() if "nginx: worker process" in line]
     assert nginx_workers
     assert all(line.split()[0] != "0" for line in nginx_workers), nginx_workers
+    # The helpers that tag log lines copy them as nobody.
+    taggers = [line for line in report.splitlines() if line.split(" ", 1)[-1].startswith("sed -u")]
+    assert len(taggers) == 2, report
+    assert all(line.split()[0] == "65534" for line in taggers), taggers
+
+
+def test_nginx_workers_reach_the_socket_and_nothing_else_of_the_app(site):
+    """www-data (nginx's workers) is in the socket's group, not the app's: it cannot read
+    secrets.json or the database directory, and the site still answers through the socket."""
+    name, address = site
+    as_nginx = ["exec", "--user", "www-data", name]
+    assert docker(*as_nginx, "test", "-w", "/run/uwsgi/app.sock").returncode == 0
+    assert docker(*as_nginx, "cat", "/app/project/settings/sqlitetest/secrets.json", check=False).returncode != 0
+    assert docker(*as_nginx, "ls", "/app/data", check=False).returncode != 0
+    assert docker("exec", "--user", "django", name, "ls", "/app/data").stdout.strip() == "db.sqlite3"
+    assert "django" not in docker(*as_nginx, "id", "-nG").stdout.split()
+    assert http("GET", f"http://{address}/", "site.test").status == 200

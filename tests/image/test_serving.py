@@ -24,7 +24,7 @@ def test_home_page_goes_through_nginx_to_uwsgi(site, image):
 def test_uwsgi_listens_only_on_its_unix_socket(site):
     name, _ = site
     mode = docker("exec", name, "stat", "-c", "%a %U %G %F", "/run/uwsgi/app.sock").stdout.split()
-    assert mode == ["660", "django", "django", "socket"]
+    assert mode == ["660", "django", "dockerable-socket", "socket"]
     # The only TCP listeners in the container are nginx's: port 80 (0x0050) on every address, and
     # 8080 (0x1F90) on the loopback for checks from inside; Docker's embedded DNS (127.0.0.11,
     # "0B00007F") is the engine's, not the image's.
