@@ -187,6 +187,15 @@ tagged_pipe() {
   chown "$3" "$1"
   setpriv --reuid=nobody --regid=nogroup --clear-groups sed -u "s/^/[$2] /" <>"$1" &
 }
+# The event listener (dockerable-events) writes the programs' tagged lines into these two pipes;
+# readers running as nobody copy them to the container's stdout and stderr.
+for stream in out err; do
+  rm -f "/run/dockerable/container.$stream"
+  mkfifo -m 0600 "/run/dockerable/container.$stream"
+  chown dockerable-events "/run/dockerable/container.$stream"
+done
+setpriv --reuid=nobody --regid=nogroup --clear-groups cat <>/run/dockerable/container.out &
+setpriv --reuid=nobody --regid=nogroup --clear-groups cat <>/run/dockerable/container.err >&2 &
 tagged_pipe /run/dockerable/supervisord.log supervisord root
 tagged_pipe /run/dockerable/django.log django django   # see project/logging.py
 

@@ -10,13 +10,15 @@ it) with a tag saying which program and stream it came from:
 
 On PROCESS_STATE_FATAL (a program that could not be started, or kept dying, and that supervisord
 gave up on) it asks supervisord to shut down, so that the container exits instead of serving 502s.
-Runs with the system Python; uses only the standard library.
+Runs with the system Python, as the user dockerable-events; uses the standard library and supervisor's.
 """
 
 import os
 import signal
 import sys
 import traceback
+
+from supervisor import childutils
 
 TAGS = {
     ("nginx", "stdout"): "nginx-access",
@@ -32,12 +34,13 @@ def parse_tokens(line):
 
 
 class Forwarder:
-    """Writes tagged lines to supervisord's own stdout and stderr."""
+    """Writes tagged lines to the container's stdout and stderr, through the pipes that cmd.sh made
+    for this listener (it runs as an unprivileged user, dockerable-events)."""
 
-    def __init__(self, supervisord_pid):
+    def __init__(self):
         self.streams = {
-            "stdout": open(f"/proc/{supervisord_pid}/fd/1", "wb", buffering=0),  # noqa: SIM115
-            "stderr": open(f"/proc/{supervisord_pid}/fd/2", "wb", buffering=0),  # noqa: SIM115
+            "stdout": open("/run/dockerable/container.out", "wb", buffering=0),  # noqa: SIM115
+            "stderr": open("/run/dockerable/container.err", "wb", buffering=0),  # noqa: SIM115
         }
         self.partial = {}
 
@@ -66,12 +69,14 @@ def handle(forwarder, headers, payload):
         forwarder.write(channel, TAGS.get((name, channel), name), data)
     elif event == "PROCESS_STATE_FATAL":
         forwarder.say(f"{name} could not be kept running (FATAL): stopping the container")
-        os.kill(os.getppid(), signal.SIGTERM)
+        # Through supervisord's socket (its group is this listener's): supervisord shuts down, and
+        # the container with it.
+        childutils.getRPCInterface(os.environ).supervisor.shutdown()
 
 
 def main():
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    forwarder = Forwarder(os.getppid())
+    forwarder = Forwarder()
     while True:
         stdout.write(b"READY\n")
         stdout.flush()

@@ -84,10 +84,15 @@ def test_uwsgi_workers_do_not_run_as_root(site):
     nginx_workers = [line for line in report.splitlines() if "nginx: worker process" in line]
     assert nginx_workers
     assert all(line.split()[0] != "0" for line in nginx_workers), nginx_workers
-    # The helpers that tag log lines copy them as nobody.
-    taggers = [line for line in report.splitlines() if line.split(" ", 1)[-1].startswith("sed -u")]
-    assert len(taggers) == 2, report
+    # Only supervisord and nginx's master run as root: the helpers that tag and copy log lines run
+    # as nobody, the event listener as dockerable-events.
+    root = [line.split(" ", 1)[-1] for line in report.splitlines() if line.split(" ", 1)[0] == "0"]
+    assert all(re.match(r"(/usr/bin/python3 /usr/bin/supervisord|nginx: master|sh -c )", line) for line in root), root
+    taggers = [line for line in report.splitlines() if line.split(" ", 1)[-1].startswith(("sed -u", "cat"))]
+    assert len(taggers) == 4, report
     assert all(line.split()[0] == "65534" for line in taggers), taggers
+    listener = [line for line in report.splitlines() if "supervisor_events.py" in line]
+    assert len(listener) == 1 and listener[0].split()[0] not in ("0", "10001"), listener
 
 
 def test_nginx_workers_reach_the_socket_and_nothing_else_of_the_app(site):
