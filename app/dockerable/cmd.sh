@@ -57,6 +57,22 @@ for name in "${server_names[@]}"; do
 done
 export NGINX_SERVER_NAME="${server_names[*]}"
 
+# Other names the site answers to (not in the certificate): host names, .example.com for every
+# subdomain, IP addresses, or * for any name. A request for any other name gets no answer at all.
+read -r -a extra_names <<<"${NGINX_EXTRA_NAMES:-}"
+site_names=("${server_names[@]}")
+any_name=0
+for name in "${extra_names[@]}"; do
+  if [ "$name" = "*" ]; then
+    any_name=1
+  elif [[ $name =~ ^\.?$label(\.$label)*$ || $name =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ || $name =~ ^\[?[0-9A-Fa-f:]+\]?$ ]]; then
+    site_names+=("$name")
+  else
+    fail "NGINX_EXTRA_NAMES: '$name' is not a host name, .domain, IP address or *"
+  fi
+done
+export NGINX_SITE_NAMES="${site_names[*]}"
+
 # --- optional, with defaults --------------------------------------------------------------------
 require_int UWSGI_PROCESSES 2 1
 require_int UWSGI_THREADS 2 1
@@ -168,9 +184,27 @@ if [ "$TLS_MODE" = letsencrypt ]; then
   health="https 8443"
   dockerable-tls prepare
 fi
+# The default server: no answer for a name the site does not serve (unless NGINX_EXTRA_NAMES has *).
+export NGINX_SITE_DEFAULT=""
+default_conf=/run/dockerable/nginx-default-server.conf
+if [ "$any_name" = 1 ]; then
+  NGINX_SITE_DEFAULT=" default_server"
+  printf '# NGINX_EXTRA_NAMES has *: the site answers any name.\n' >"$default_conf"
+else
+  {
+    printf '# Any name the site does not serve: the connection is closed without an answer.\n'
+    printf 'server {\n    listen 80%s default_server;\n    server_name _;\n' "$NGINX_PROXY_LISTEN"
+    printf '    access_log /var/log/nginx/access.log dockerable buffer=32k flush=1s;\n    return 444;\n}\n'
+    if [ "$TLS_MODE" = letsencrypt ]; then
+      printf 'server {\n    listen 443 ssl%s default_server;\n    server_name _;\n' "$NGINX_PROXY_LISTEN"
+      printf '    ssl_reject_handshake on;\n}\n'
+    fi
+  } >"$default_conf"
+fi
 # shellcheck disable=SC2016  # the single quotes are for envsubst, which expands them itself
 # Only our variables: nginx's own $host, $uri, ... stay as they are.
-envsubst '${NGINX_SERVER_NAME} ${NGINX_CLIENT_MAX_BODY_SIZE} ${NGINX_PROXY_LISTEN}' <"$template" >/etc/nginx/conf.d/app.conf
+envsubst '${NGINX_SITE_NAMES} ${NGINX_SITE_DEFAULT} ${NGINX_CLIENT_MAX_BODY_SIZE} ${NGINX_PROXY_LISTEN}' \
+  <"$template" >/etc/nginx/conf.d/app.conf
 nginx -t -q || fail "nginx rejected the rendered configuration (/etc/nginx/conf.d/app.conf); see above"
 printf '%s %s\n' "$health" "${server_names[0]}" >/run/dockerable/healthcheck
 

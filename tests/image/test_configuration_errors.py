@@ -54,6 +54,7 @@ def start_and_wait(image, containers, env_dir, env, name="sqlitetest"):
             {"USE_SSL": "1", "EMAIL_ADDRESS": "ops@site.test", "ACME_DIRECTORY": "acme.site.test"},
             "ACME_DIRECTORY must be an https:// URL (got 'acme.site.test')",
         ),
+        ({"NGINX_EXTRA_NAMES": "a/b"}, "NGINX_EXTRA_NAMES: 'a/b' is not a host name, .domain, IP address or *"),
         ({"NGINX_SERVER_NAME": "bad_name!"}, "NGINX_SERVER_NAME: 'bad_name!' is not a valid host name"),
         ({"NGINX_SERVER_NAME": "*.site.test", "TLS_MODE": "letsencrypt"}, "wildcard names cannot get a certificate"),
         ({"DJANGO_SETTINGS_MODULE": "project/settings"}, "DJANGO_SETTINGS_MODULE must be a dotted Python module path"),

@@ -46,7 +46,7 @@ def test_every_line_is_tagged_with_its_program(site):
     name, address = site
     http("GET", f"http://{address}/", "site.test")
     http("GET", f"http://{address}/static/pages/missing.css", "site.test")  # nginx error log
-    http("GET", f"http://{address}/", "not-allowed.test")  # Django logs DisallowedHost
+    http("GET", f"http://{address}/no-such-page", "site.test")  # Django logs the 404
     docker(
         "exec", "--user", "django", name, "python", "-c", "import sys; print('x', file=sys.stderr)"
     )  # not through supervisord: must not appear
@@ -62,7 +62,7 @@ def test_every_line_is_tagged_with_its_program(site):
     assert re.search(r'^\[nginx-access\] \S+ - - \[.*\] "GET / HTTP/1.1" 200 ', out, re.M)
     assert re.search(r"^\[nginx-error\] .*missing\.css", err, re.M)
     assert re.search(r"^\[uwsgi\] .*Starting uWSGI", err, re.M)
-    assert re.search(r"^\[django\] .*DisallowedHost", out, re.M)
+    assert re.search(r"^\[django\] .*Not Found: /no-such-page", out, re.M)
     assert re.search(r"^\[supervisord\] .*spawned: 'uwsgi'", out, re.M)
 
 

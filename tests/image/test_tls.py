@@ -75,6 +75,19 @@ def test_tls_is_mozilla_intermediate(tls_site):
         assert "GCM" in cipher or "CHACHA20" in cipher
 
 
+def test_an_unknown_name_gets_no_tls_handshake(tls_site):
+    _, address, _ = tls_site
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection((address, 443), timeout=5) as raw,
+        pytest.raises(ssl.SSLError),
+        context.wrap_socket(raw, server_hostname="other.test"),
+    ):
+        pass
+
+
 def test_django_sees_https(tls_site):
     _, address, _ = tls_site
     response = https("/admin/login/", address, "tls.test")
