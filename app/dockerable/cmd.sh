@@ -21,6 +21,9 @@ require_int() {
 }
 
 cd /app
+# The formats that the role checks too, stated once.
+# shellcheck source=rules.env
+. /app/dockerable/rules.env
 
 # --- required -----------------------------------------------------------------------------------
 [ -n "${DJANGO_SETTINGS_MODULE:-}" ] \
@@ -48,7 +51,7 @@ esac
 
 label='[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
 for name in "${server_names[@]}"; do
-  if [[ $name =~ ^$label(\.$label)*$ ]]; then continue; fi
+  if [[ $name =~ ^$DOCKERABLE_RULE_HOST_NAME$ ]]; then continue; fi
   if [[ $name =~ ^\*(\.$label)+$ && $TLS_MODE != letsencrypt ]]; then continue; fi
   if [[ $name == \** ]]; then
     fail "NGINX_SERVER_NAME: '$name': wildcard names cannot get a certificate through HTTP-01 (TLS_MODE=letsencrypt)"
@@ -81,7 +84,7 @@ require_int UWSGI_MAX_REQUESTS 5000 0
 require_int UWSGI_BUFFER_SIZE 8192 4096
 require_int UWSGI_LISTEN 100 1
 export NGINX_CLIENT_MAX_BODY_SIZE=${NGINX_CLIENT_MAX_BODY_SIZE:-10m}
-[[ $NGINX_CLIENT_MAX_BODY_SIZE =~ ^[0-9]{1,9}[kKmMgG]?$ ]] \
+[[ $NGINX_CLIENT_MAX_BODY_SIZE =~ ^$DOCKERABLE_RULE_SIZE$ ]] \
   || fail "NGINX_CLIENT_MAX_BODY_SIZE must be a size such as 512k, 10m or 1g (got '$NGINX_CLIENT_MAX_BODY_SIZE')"
 
 # Benchmark only (bench/serving.py): nginx reaches uWSGI over TCP on the container's loopback
@@ -118,7 +121,7 @@ if [ "$TLS_MODE" = offload ]; then
   [ "${#trusted_proxies[@]}" -gt 0 ] \
     || fail "NGINX_TRUSTED_PROXIES is required with TLS_MODE=offload: the balancers' addresses or networks, e.g. '10.0.0.0/24'"
   for proxy in "${trusted_proxies[@]}"; do
-    [[ $proxy =~ ^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$ ]] \
+    [[ $proxy =~ ^$DOCKERABLE_RULE_NETWORK$ ]] \
       || fail "NGINX_TRUSTED_PROXIES: '$proxy' is not an IP address or network"
     printf 'set_real_ip_from %s;\n' "$proxy" >>"$trusted_conf"
     printf '%s 1;\n' "$proxy" >>"$trusted_geo"
@@ -133,13 +136,13 @@ fi
 if [ -n "${EMAIL_ADDRESS:-}" ]; then
   [ "$TLS_MODE" = letsencrypt ] \
     || fail "EMAIL_ADDRESS is used only with TLS_MODE=letsencrypt (or USE_SSL=1); TLS_MODE is '$TLS_MODE': unset it"
-  [[ $EMAIL_ADDRESS =~ ^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$ ]] \
+  [[ $EMAIL_ADDRESS =~ ^$DOCKERABLE_RULE_EMAIL$ ]] \
     || fail "EMAIL_ADDRESS must be an e-mail address (got '$EMAIL_ADDRESS')"
 fi
 if [ -n "${ACME_DIRECTORY:-}" ]; then
   [ -n "${EMAIL_ADDRESS:-}" ] \
     || fail "ACME_DIRECTORY is used only with EMAIL_ADDRESS (the container then obtains its certificate itself): unset it, or set EMAIL_ADDRESS"
-  [[ $ACME_DIRECTORY =~ ^https://[^[:space:]]+$ ]] || fail "ACME_DIRECTORY must be an https:// URL (got '$ACME_DIRECTORY')"
+  [[ $ACME_DIRECTORY =~ ^$DOCKERABLE_RULE_HTTPS_URL$ ]] || fail "ACME_DIRECTORY must be an https:// URL (got '$ACME_DIRECTORY')"
 fi
 
 # Several hosts behind one name (TLS_MODE=letsencrypt): the CA's HTTP-01 request may reach any of

@@ -80,6 +80,14 @@ class Deployment:
         assert response.status == 200
         return re.search(r'<code id="release">([\w-]+)</code>', response.data.decode())[1]
 
+    def answers(self, host):
+        """Whether the site answers a request for `host` (nginx closes the connection for a name
+        that the site does not serve)."""
+        try:
+            return self.get(host=host).status == 200
+        except urllib3.exceptions.ProtocolError:
+            return False
+
     def current(self):
         return (self.env_dir / "current-release").read_text().strip()
 
@@ -204,14 +212,14 @@ def test_second_deploy_changes_nothing(deployment):
 def test_a_configuration_change_alone_is_a_new_release_and_rolls_back(deployment):
     first = deployment.current()
     first_settings = (deployment.env_dir / "releases" / first / "settings/settings.py").read_text()
-    assert deployment.get(host="other.test").status == 400  # not an allowed host yet
+    assert not deployment.answers("other.test")  # not a name of the site yet
 
     result = deployment.run(extra_allowed_hosts=["other.test"])
     assert result.returncode == 0, result.stdout[-4000:]
     second = deployment.current()
     assert second != first and second.split("-")[0] == first.split("-")[0]
     assert deployment.page() == second
-    assert deployment.get(host="other.test").status == 200
+    assert deployment.answers("other.test")
     assert deployment.previous() == first
     assert f"deploy release={second} previous={first} changed=configuration result=ok" in deployment.audit()
     # The serving release's files were never touched: the new configuration is beside them.
@@ -220,14 +228,14 @@ def test_a_configuration_change_alone_is_a_new_release_and_rolls_back(deployment
     result = deployment.run("playbooks/rollback.yml")
     assert result.returncode == 0, result.stdout[-4000:]
     assert deployment.page() == first
-    assert deployment.get(host="other.test").status == 400  # the old configuration is back too
+    assert not deployment.answers("other.test")  # the old configuration is back too
     assert f"rollback release={first} previous={second} changed=configuration result=ok" in deployment.audit()
 
     # The newer release is still on the host, so it can be rolled forward by name.
     result = deployment.run("playbooks/rollback.yml", "-e", f"django_dockerable_rollback_to={second}")
     assert result.returncode == 0, result.stdout[-4000:]
     assert deployment.page() == second
-    assert deployment.get(host="other.test").status == 200
+    assert deployment.answers("other.test")
 
     # Deploying the first configuration again is the first release again.
     result = deployment.run()

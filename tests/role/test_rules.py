@@ -9,9 +9,22 @@ import sys
 import yaml
 from ansible_helpers import ROOT, ansible_playbook
 
+from helpers import docker
+
 ROLE = ROOT / "roles/django_dockerable"
 OPTIONS = yaml.safe_load((ROLE / "meta/argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
 RULES = yaml.safe_load((ROLE / "vars/main.yml").read_text())["__django_dockerable_rules"]
+# The formats the image checks too, as vars/main.yml reads them.
+SHARED = dict(re.findall(r"^DOCKERABLE_RULE_([A-Z_]+)='(.*)'$", (ROOT / "app/dockerable/rules.env").read_text(), re.M))
+
+
+def pattern_of(rule):
+    pattern = rule.get("pattern")
+    if isinstance(pattern, list):
+        pattern = "".join(pattern)
+    return pattern and re.sub(r"\{\{ __django_dockerable_shared_rules\.(\w+) \}\}", lambda m: SHARED[m[1]], pattern)
+
+
 # Variables that no rule in the table covers, and why that is complete.
 OWN_CHECKS = {
     "django_dockerable_environment": "preflight: an inventory group holding the host, a lowercase identifier",
@@ -56,7 +69,7 @@ def wrong_values(name):
         values.append((rule["min"] - 1, "below its range"))
     if "max" in rule:
         values.append((rule["max"] + 1, "above its range"))
-    pattern = "".join(rule["pattern"]) if isinstance(rule.get("pattern"), list) else rule.get("pattern")
+    pattern = pattern_of(rule)
     if pattern:
         bad = next(value for value in CANDIDATES if not re.fullmatch(pattern, value))
         values.append(([bad] if rule.get("type") == "list" else bad, "not of its format"))
@@ -68,6 +81,16 @@ def wrong_values(name):
         values.append(({"not an identifier": "1"}, "a name not of its format"))
         values += [({key: "1"}, f"the reserved name {key}") for key in rule.get("reserved") or [] if "{{" not in key]
     return values
+
+
+def test_the_image_and_the_role_read_the_same_formats(image):
+    """rules.env, sourced by cmd.sh, is what the role's rules refer to."""
+    assert set(SHARED) == {"HOST_NAME", "SIZE", "NETWORK", "EMAIL", "HTTPS_URL"}
+    text = docker("run", "--rm", "--entrypoint", "cat", image, "/app/dockerable/rules.env").stdout
+    assert text == (ROOT / "app/dockerable/rules.env").read_text()
+    for name in SHARED:
+        assert f"$DOCKERABLE_RULE_{name}" in (ROOT / "app/dockerable/cmd.sh").read_text()
+        assert f"__django_dockerable_shared_rules.{name}" in (ROLE / "vars/main.yml").read_text()
 
 
 def test_every_variable_has_a_rule():
