@@ -198,9 +198,13 @@ else
     printf '# Any name the site does not serve: the connection is closed without an answer.\n'
     printf 'server {\n    listen 80%s default_server;\n    server_name _;\n' "$NGINX_PROXY_LISTEN"
     printf '    access_log /var/log/nginx/access.log dockerable buffer=32k flush=1s;\n    return 444;\n}\n'
+    # Over HTTPS the handshake succeeds (a client or balancer may send no SNI, or an address),
+    # and the request's Host decides: the site, or no answer.
     if [ "$TLS_MODE" = letsencrypt ]; then
       printf 'server {\n    listen 443 ssl%s default_server;\n    server_name _;\n' "$NGINX_PROXY_LISTEN"
-      printf '    ssl_reject_handshake on;\n}\n'
+      printf '    ssl_certificate /run/dockerable/tls/fullchain.pem;\n'
+      printf '    ssl_certificate_key /run/dockerable/tls/privkey.pem;\n'
+      printf '    access_log /var/log/nginx/access.log dockerable buffer=32k flush=1s;\n    return 444;\n}\n'
     fi
   } >"$default_conf"
 fi
