@@ -42,6 +42,10 @@ def _rule(name, option, rule):
         return "true or false"
     if rule:
         parts = []
+        if "range" in rule:
+            shared = re.fullmatch(r"\{\{ __django_dockerable_shared_rules\.(\w+) \}\}", rule["range"])[1]
+            low, high = _shared()[shared].split(":")
+            rule = {**rule, "min": low, "max": high}
         if "min" in rule:
             parts.append(f"a whole number from {rule['min']} to {rule['max']}")
         if "rule" in rule:
@@ -52,6 +56,11 @@ def _rule(name, option, rule):
             text += f" (when {other} is {value})"
         return text.replace("{{ __django_dockerable_owned_settings | join(', ') }}", ", ".join(_owned()))
     return {"str": "text", "list": "a list of text", "dict": "a dictionary of text"}.get(option.get("type"), "")
+
+
+def _shared():
+    text = (ROOT / "app/dockerable/rules.env").read_text()
+    return dict(re.findall(r"^DOCKERABLE_RULE_([A-Z_]+)='(.*)'$", text, re.M))
 
 
 def _owned():

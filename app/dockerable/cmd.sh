@@ -10,12 +10,13 @@ fail() {
 }
 info() { printf '[cmd.sh] %s\n' "$*"; }
 
-# require_int NAME DEFAULT MIN: NAME (or DEFAULT when unset) must be an integer >= MIN; exported.
+# require_int NAME DEFAULT MIN:MAX: NAME (or DEFAULT when unset) must be a whole number in that
+# range (rules.env states the ranges that the role checks too); exported.
 require_int() {
-  local name=$1 default=$2 min=$3 value
+  local name=$1 default=$2 min=${3%:*} max=${3#*:} value
   value=${!name:-$default}
-  if ! [[ $value =~ ^[0-9]{1,9}$ ]] || ((10#$value < min)); then
-    fail "$name must be a whole number >= $min (got '$value')"
+  if ! [[ $value =~ ^[0-9]{1,9}$ ]] || ((10#$value < min || 10#$value > max)); then
+    fail "$name must be a whole number from $min to $max (got '$value')"
   fi
   export "$name=$((10#$value))"
 }
@@ -77,12 +78,12 @@ done
 export NGINX_SITE_NAMES="${site_names[*]}"
 
 # --- optional, with defaults --------------------------------------------------------------------
-require_int UWSGI_PROCESSES 2 1
-require_int UWSGI_THREADS 2 1
-require_int UWSGI_HARAKIRI 60 0
-require_int UWSGI_MAX_REQUESTS 5000 0
-require_int UWSGI_BUFFER_SIZE 8192 4096
-require_int UWSGI_LISTEN 100 1
+require_int UWSGI_PROCESSES 2 "$DOCKERABLE_RULE_WORKERS"
+require_int UWSGI_THREADS 2 "$DOCKERABLE_RULE_WORKERS"
+require_int UWSGI_HARAKIRI 60 "$DOCKERABLE_RULE_HARAKIRI"
+require_int UWSGI_MAX_REQUESTS 5000 "$DOCKERABLE_RULE_MAX_REQUESTS"
+require_int UWSGI_BUFFER_SIZE 8192 4096:1048576
+require_int UWSGI_LISTEN 100 1:65535
 export NGINX_CLIENT_MAX_BODY_SIZE=${NGINX_CLIENT_MAX_BODY_SIZE:-10m}
 [[ $NGINX_CLIENT_MAX_BODY_SIZE =~ ^$DOCKERABLE_RULE_SIZE$ ]] \
   || fail "NGINX_CLIENT_MAX_BODY_SIZE must be a size such as 512k, 10m or 1g (got '$NGINX_CLIENT_MAX_BODY_SIZE')"

@@ -65,6 +65,10 @@ def wrong_values(name):
         values.append(("not-a-choice", "not one of the choices"))
     if option.get("required"):
         values.append(("", "empty but required"))
+    if "range" in rule:
+        shared = re.fullmatch(r"\{\{ __django_dockerable_shared_rules\.(\w+) \}\}", rule["range"])[1]
+        low, high = (int(part) for part in SHARED[shared].split(":"))
+        rule = {**rule, "min": low, "max": high}
     if "min" in rule:
         values.append((rule["min"] - 1, "below its range"))
     if "max" in rule:
@@ -85,7 +89,7 @@ def wrong_values(name):
 
 def test_the_image_and_the_role_read_the_same_formats(image):
     """rules.env, sourced by cmd.sh, is what the role's rules refer to."""
-    assert set(SHARED) == {"HOST_NAME", "SIZE", "NETWORK", "EMAIL", "HTTPS_URL"}
+    assert set(SHARED) == {"HOST_NAME", "SIZE", "NETWORK", "EMAIL", "HTTPS_URL", "WORKERS", "HARAKIRI", "MAX_REQUESTS"}
     text = docker("run", "--rm", "--entrypoint", "cat", image, "/app/dockerable/rules.env").stdout
     assert text == (ROOT / "app/dockerable/rules.env").read_text()
     for name in SHARED:

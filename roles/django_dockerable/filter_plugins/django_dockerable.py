@@ -57,6 +57,9 @@ def _shown(value):
 
 def _rule_problem(rule, value):
     """What ``value`` must be, if it breaks ``rule``; else None."""
+    if "range" in rule:
+        low, high = (int(part) for part in str(rule["range"]).split(":"))
+        rule = {**rule, "min": low, "max": high}
     if "min" in rule or "max" in rule:
         number = _whole_number(value)
         low, high = rule.get("min"), rule.get("max")
