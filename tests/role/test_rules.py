@@ -124,7 +124,7 @@ def test_every_wrong_value_is_refused_before_any_change_naming_the_variable(tmp_
     group_vars = {**VALID, "django_dockerable_base_dir": str(base)}
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(json.dumps({"all": {"children": {"qa": {"hosts": hosts, "vars": group_vars}}}}))
-    containers = docker("ps", "--all", "--no-trunc", "--format", "{{.ID}} {{.Status}}").stdout
+    containers = docker("ps", "--all", "--no-trunc", "--format", "{{.ID}} {{.Names}} {{.Image}}").stdout
     result = ansible_playbook(
         "tests/role/preflight.yml", "-i", str(inventory), "--forks", "20",
         env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"},
@@ -143,4 +143,4 @@ def test_every_wrong_value_is_refused_before_any_change_naming_the_variable(tmp_
             problems.append(f"{name} = {value!r} ({why}): {task}: {message[:200]}")
     assert problems == [], "\n".join(problems)
     assert not base.exists()
-    assert docker("ps", "--all", "--no-trunc", "--format", "{{.ID}} {{.Status}}").stdout == containers
+    assert docker("ps", "--all", "--no-trunc", "--format", "{{.ID}} {{.Names}} {{.Image}}").stdout == containers
