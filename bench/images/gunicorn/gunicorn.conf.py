@@ -1,9 +1,11 @@
 """gunicorn in uWSGI's place, for the serving benchmark only (bench/images/gunicorn/Dockerfile).
 
 The same settings as uwsgi.ini, from the variables cmd.sh has validated: workers, threads, timeout,
-recycling, backlog, and the Unix socket nginx already reaches (mode 0660 through the umask).
+recycling, backlog, and the Unix socket nginx already reaches (mode 0660 through the umask, group
+dockerable-socket as uwsgi.ini's chown-socket gives it).
 """
 
+import grp
 import os
 
 wsgi_app = "project.wsgi:application"
@@ -21,3 +23,8 @@ preload_app = True
 graceful_timeout = 15
 # nginx logs every request; gunicorn logs only its own events and errors.
 errorlog = "-"
+
+
+def when_ready(server):
+    """The socket's group is nginx's way in: dockerable-socket, which gunicorn's user is in."""
+    os.chown("/run/uwsgi/app.sock", -1, grp.getgrnam("dockerable-socket").gr_gid)
