@@ -5,7 +5,8 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 SHELL_SCRIPTS := $(shell git ls-files -co --exclude-standard '*.sh' 2>/dev/null) .ci/run
 DOCKERFILES := app/dockerable/Dockerfile tests/images/postgres/Dockerfile molecule/images/host/Dockerfile \
 	molecule/images/pebble/Dockerfile bench/images/gunicorn/Dockerfile bench/images/original/Dockerfile
-PLAYBOOKS := deploy.yml playbooks/deploy.yml playbooks/rollback.yml
+PLAYBOOKS := deploy.yml playbooks/deploy.yml playbooks/rollback.yml playbooks/status.yml playbooks/manage.yml \
+	playbooks/maintenance.yml
 
 .PHONY: setup collections deploy test lint pytest molecule image bench bench-quick
 

@@ -14,6 +14,10 @@
 #                            certbot renew (ARGs added), then sync; prints key=value lines
 #                            (result, renewed, expires, days_left) and exits non-zero on failure
 #   dockerable-tls expiry    prints the certificate's expiry (expires=, days_left=)
+#   dockerable-tls info      prints key=value lines about the Let's Encrypt certificate: certificate=
+#                            (letsencrypt, none, or unreadable), names=, issuer=, not_before=,
+#                            expires=, days_left=, seconds_left=, lifetime_seconds=, and served=
+#                            (yes if nginx serves that very certificate); read-only, always exits 0
 #   dockerable-tls auto      with EMAIL_ADDRESS: obtains the certificate from ACME_DIRECTORY once
 #                            nginx answers, then renews it twice a day, without a restart
 #                            (supervisord's program acme); without EMAIL_ADDRESS: nothing
@@ -122,6 +126,46 @@ expiry() {
   printf 'expires=%s\ndays_left=%s\n' "$(date -u -d "@$end" +%Y-%m-%dT%H:%M:%SZ)" "$(((end - $(date +%s)) / 86400))"
 }
 
+# info: a report for people and monitoring; changes nothing, so any user who can read the lineage
+# may run it. Times are UTC; days_left is rounded down (negative once expired).
+report() {
+  local file=$live_dir/fullchain.pem start end now left dns_names="" entry issuer want served=no dir
+  if [ ! -e "$file" ]; then
+    # A directory this user may not search (certbot makes live/ 0700) hides the file: not "none".
+    for dir in "${live_dir%/*}" "$live_dir"; do
+      if [ -d "$dir" ] && [ ! -x "$dir" ]; then
+        printf 'certificate=unreadable\nserved=no\n'
+        return
+      fi
+    done
+    printf 'certificate=none\nserved=no\n'
+    return
+  fi
+  if ! start=$(openssl x509 -noout -startdate -in "$file" 2>/dev/null) \
+    || ! end=$(openssl x509 -noout -enddate -in "$file" 2>/dev/null); then
+    # Not readable by this user, or not a certificate.
+    printf 'certificate=unreadable\nserved=no\n'
+    return
+  fi
+  start=$(date -u -d "${start#notBefore=}" +%s)
+  end=$(date -u -d "${end#notAfter=}" +%s)
+  now=$(date +%s)
+  left=$((end - now))
+  # The subjectAltName's DNS names, in the certificate's order (other kinds of names are skipped).
+  while IFS= read -r entry; do
+    if [[ $entry == DNS:* ]]; then dns_names+="${dns_names:+,}${entry#DNS:}"; fi
+  done < <(openssl x509 -noout -ext subjectAltName -in "$file" 2>/dev/null | tail -n +2 | tr -d ' ' | tr ',' '\n')
+  issuer=$(openssl x509 -noout -issuer -nameopt RFC2253 -in "$file")
+  # Both fingerprints empty (nginx does not answer) must not count as a match.
+  want=$(fingerprint "$file")
+  [ -z "$want" ] || [ "$(served_fingerprint)" != "$want" ] || served=yes
+  printf 'certificate=letsencrypt\nnames=%s\nissuer=%s\n' "$dns_names" "${issuer#issuer=}"
+  printf 'not_before=%s\nexpires=%s\n' "$(date -u -d "@$start" +%Y-%m-%dT%H:%M:%SZ)" "$(date -u -d "@$end" +%Y-%m-%dT%H:%M:%SZ)"
+  # Bash's division truncates toward zero: round down by hand when expired.
+  printf 'days_left=%s\nseconds_left=%s\n' "$(((left - (left < 0 ? 86399 : 0)) / 86400))" "$left"
+  printf 'lifetime_seconds=%s\nserved=%s\n' "$((end - start))" "$served"
+}
+
 current=""
 case "${1:-}" in
   prepare)
@@ -152,6 +196,9 @@ case "${1:-}" in
   expiry)
     expiry
     ;;
+  info)
+    report
+    ;;
   auto)
     [ -n "${EMAIL_ADDRESS:-}" ] || exit 0
     for _ in $(seq 1 150); do
@@ -180,7 +227,7 @@ case "${1:-}" in
     done
     ;;
   *)
-    log "usage: dockerable-tls prepare|reload|sync|renew [certbot arguments]|expiry|auto"
+    log "usage: dockerable-tls prepare|reload|sync|renew [certbot arguments]|expiry|info|auto"
     exit 64
     ;;
 esac

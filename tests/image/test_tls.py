@@ -40,6 +40,14 @@ def tls_site(image, containers, tmp_path, sqlite_env):
     return name, address, letsencrypt
 
 
+def tls_info(name):
+    """dockerable-tls info as a dict; docker() checks that it exits 0, and each key comes once."""
+    lines = docker("exec", name, "dockerable-tls", "info").stdout.splitlines()
+    info = dict(line.split("=", 1) for line in lines)
+    assert len(info) == len(lines), lines
+    return info
+
+
 def test_https_answers_with_a_temporary_self_signed_certificate(tls_site):
     name, address, _ = tls_site
     der, version = peer_certificate(address, "tls.test")
@@ -186,6 +194,8 @@ def test_sync_reloads_only_when_nginx_serves_another_certificate(tls_site):
     certificate on disk, and does nothing when it already does."""
     name, address, letsencrypt = tls_site
     assert docker("exec", name, "dockerable-tls", "sync").stdout.strip() == "unchanged"
+    # The self-signed stopgap is not the site's certificate.
+    assert tls_info(name) == {"certificate": "none", "served": "no"}
     certificate, chain, key = _certificate("tls.test")
     live = letsencrypt / "live" / "tls.test"
     live.mkdir(parents=True)
@@ -199,6 +209,15 @@ def test_sync_reloads_only_when_nginx_serves_another_certificate(tls_site):
     expiry = dict(line.split("=", 1) for line in docker("exec", name, "dockerable-tls", "expiry").stdout.split())
     assert expiry["days_left"] in ("4", "5")  # 5 days from now, give or take the seconds between the clocks
     assert expiry["expires"] == certificate.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    info = tls_info(name)
+    assert info["certificate"] == "letsencrypt"
+    assert (info["names"], info["issuer"]) == ("tls.test", "CN=tls.test")
+    assert info["not_before"] == certificate.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert info["expires"] == expiry["expires"]
+    assert int(info["lifetime_seconds"]) == 5 * 86400
+    assert 4 * 86400 < int(info["seconds_left"]) <= 5 * 86400
+    assert int(info["days_left"]) == int(info["seconds_left"]) // 86400
+    assert info["served"] == "yes"
 
 
 def test_renew_without_a_certificate_reports_a_failure(tls_site):
@@ -265,6 +284,7 @@ def test_a_broken_certificate_is_not_loaded(tls_site):
     assert https("/healthz", address, "tls.test").status == 200
     # nginx itself still passes its configuration test: the links were put back.
     docker("exec", name, "nginx", "-t", "-q")
+    assert tls_info(name) == {"certificate": "unreadable", "served": "no"}
 
 
 def test_offload_trusts_the_scheme_only_from_listed_balancers(image, containers, sqlite_env, network):
@@ -405,3 +425,16 @@ def test_with_email_address_the_container_gets_its_certificate_by_itself(image, 
     assert docker("inspect", "-f", "{{.State.StartedAt}}", name).stdout == started_at
     assert docker("exec", name, "cat", "/run/nginx.pid").stdout == nginx_pid
     assert "[acme]" in "".join(logs(name))
+    # dockerable-tls info reports the certificate obtained, the one nginx serves.
+    info = tls_info(name)
+    assert info["certificate"] == "letsencrypt"
+    assert info["names"] == "site.pebble.test"
+    assert "Pebble" in info["issuer"]
+    assert info["issuer"] == served.issuer.rfc4514_string()
+    assert info["not_before"] == served.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert info["expires"] == served.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    lifetime = (served.not_valid_after_utc - served.not_valid_before_utc).total_seconds()
+    assert int(info["lifetime_seconds"]) == lifetime > 0
+    assert 0 < int(info["seconds_left"]) <= lifetime
+    assert int(info["days_left"]) == int(info["seconds_left"]) // 86400
+    assert info["served"] == "yes"

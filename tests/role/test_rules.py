@@ -36,6 +36,8 @@ OWN_CHECKS = {
     "django_dockerable_registry_password": "a secret: any string",
     "django_dockerable_renew_extra_args": "certbot's own arguments, passed as they are (quoted)",
     "django_dockerable_log_options": "the logging driver's own options (strings)",
+    "django_dockerable_scheduled_commands": "preflight: each entry's name, schedule and command",
+    "django_dockerable_manage": "manage.py's arguments (preflight: they split as a shell would split them)",
 }
 # A valid environment of a host (this machine), in which every conditional rule applies.
 VALID = {

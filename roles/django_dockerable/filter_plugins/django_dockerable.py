@@ -2,7 +2,9 @@
 
 import hashlib
 import hmac
+import math
 import re
+import shlex
 
 
 def django_dockerable_hmac(message, key):
@@ -32,6 +34,227 @@ def django_dockerable_acme_peer(host, hostvars, http_port):
     if ":" in address and not address.startswith("["):
         address = f"[{address}]"
     return f"{address}:{variables.get('django_dockerable_http_port', http_port)}"
+
+
+def django_dockerable_batches(hosts, serial):
+    """``hosts`` in batches of ``serial`` (a number of hosts, or a percentage of them, rounded down
+    but at least one), in their order, as Ansible's ``serial`` makes them; 0, a negative number or
+    anything that is not a number: all in one batch (preflight refuses those first)."""
+    hosts = list(hosts)
+    text = str(serial).strip()
+    try:
+        size = max(1, math.floor(len(hosts) * float(text[:-1]) / 100)) if text.endswith("%") else int(text)
+    except ValueError:
+        size = 0
+    if size <= 0:
+        size = len(hosts) or 1
+    return [hosts[start : start + size] for start in range(0, len(hosts), size)]
+
+
+def django_dockerable_split(command):
+    """A command line split into its arguments as a POSIX shell would (quotes, backslashes), without
+    any of the shell's expansions: ``migrate --plan`` -> ``['migrate', '--plan']``."""
+    return shlex.split(str(command))
+
+
+_JOB_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_CRON_FIELD = r"[0-9A-Za-z*/,-]+"
+_SCHEDULE = re.compile(rf"@(yearly|annually|monthly|weekly|daily|midnight|hourly)|{_CRON_FIELD}( +{_CRON_FIELD}){{4}}")
+
+
+def _command_problem(command):
+    """Why ``command`` (manage.py's arguments, as text) cannot be run, if it cannot."""
+    if not isinstance(command, str) or not command.strip():
+        return "must be manage.py's arguments as text, e.g. clearsessions"
+    if "\n" in command:
+        return "must be one line"
+    try:
+        shlex.split(command)
+    except ValueError as error:
+        return f"cannot be split into arguments ({error})"
+    return None
+
+
+def django_dockerable_command_errors(command, variable):
+    """The message for ``variable`` when its ``command`` cannot be run, as a list (empty: it can)."""
+    problem = _command_problem(command)
+    return [f"{variable} is {_shown(command)}: it {problem}."] if problem else []
+
+
+def django_dockerable_scheduled_errors(jobs):
+    """The messages for the entries of django_dockerable_scheduled_commands that cron could not run:
+    each names the entry, the field and what it must be."""
+    errors, seen = [], set()
+    for index, job in enumerate(jobs):
+        where = f"django_dockerable_scheduled_commands[{index}]"
+        name = job.get("name")
+        if not isinstance(name, str) or not _JOB_NAME.fullmatch(name):
+            errors.append(f"{where}.name is {_shown(name)}: it must be lowercase letters, digits, '-' and '_'.")
+        elif name in seen:
+            errors.append(f"{where}.name is {name!r}, the name of an earlier entry: each needs a name of its own.")
+        seen.add(name)
+        schedule = job.get("schedule")
+        if not isinstance(schedule, str) or not _SCHEDULE.fullmatch(schedule.strip()):
+            errors.append(
+                f"{where}.schedule is {_shown(schedule)}: it must be cron's five fields (minute hour day month"
+                " weekday, e.g. '23 4 * * *') or one of @hourly, @daily, @weekly, @monthly, @yearly."
+            )
+        problem = _command_problem(job.get("command"))
+        if problem:
+            errors.append(f"{where}.command is {_shown(job.get('command'))}: it {problem}.")
+    return errors
+
+
+def _key_values(text):
+    """``key=value`` lines as a dict (the first '=' of a line separates)."""
+    pairs = (line.split("=", 1) for line in str(text or "").splitlines() if "=" in line)
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def django_dockerable_status(found, host, tls_mode, warn_days, container_prefix):
+    """One host's status (playbooks/status.yml) from what tasks/status.yml read: ``found`` holds the
+    files' text (current, previous, lock, renewal, maintenance), the releases' descriptions, the
+    container's inspection, the /healthz answer, ``dockerable-tls info``'s output and the audit log's
+    last lines. Returns the table's cells, the details, and the problems that make status fail: no
+    release, a container not running or unhealthy, /healthz not 200 from the serving release, no
+    certificate or one that expires within ``warn_days`` days (or a quarter of its lifetime, if
+    sooner), a certificate on disk that nginx does not serve, a failed last renewal."""
+    files = found["files"]
+    created = {release.get("release"): release.get("created", "?") for release in found["releases"]}
+    current, previous = files["current"], files["previous"]
+    problems = []
+    if not current:
+        problems.append("no release serves here")
+
+    container = found.get("container") or {}
+    state = container.get("State") or {}
+    health = (state.get("Health") or {}).get("Status", "no check")
+    if current and not container:
+        container_text = "missing"
+        problems.append(f"the serving release's container {container_prefix}-{current} does not exist")
+    elif current:
+        container_text = f"{state.get('Status', '?')}, {health}"
+        if not state.get("Running"):
+            problems.append(f"the serving release's container is {state.get('Status', '?')}")
+        elif health == "unhealthy":
+            problems.append("Docker's health check calls the serving release's container unhealthy")
+    else:
+        container_text = "-"
+
+    answer = found["health"]
+    served = (answer.get("json") or {}).get("release", "")
+    if answer.get("status") == 200 and served == current:
+        health_text = "200"
+    elif answer.get("status", -1) > 0:
+        health_text = f"{answer['status']} ({served or 'no release named'})"
+        problems.append(
+            f"/healthz answers {answer['status']} from release {served or '?'}, not 200 from {current or '?'}"
+        )
+    else:
+        health_text = "no answer"
+        problems.append(f"/healthz does not answer: {str(answer.get('msg', ''))[:200]}")
+
+    certificate, certificate_text = {}, "-"
+    if tls_mode == "letsencrypt":
+        certificate = _key_values(found.get("certificate"))
+        if certificate.get("certificate") != "letsencrypt":
+            certificate_text = "none"
+            problems.append("no Let's Encrypt certificate (nginx serves a temporary self-signed one)")
+        else:
+            seconds_left = int(certificate.get("seconds_left", 0))
+            lifetime = int(certificate.get("lifetime_seconds", 0))
+            threshold = min(int(warn_days) * 86400, lifetime / 4)
+            certificate_text = f"{certificate.get('days_left', '?')} days left"
+            if seconds_left < threshold:
+                problems.append(
+                    f"the certificate expires on {certificate.get('expires')} ({seconds_left // 3600} hours left:"
+                    f" less than {int(threshold // 3600)} hours, django_dockerable_certificate_warn_days or a"
+                    " quarter of its lifetime)"
+                )
+            if certificate.get("served") != "yes":
+                problems.append("nginx does not serve the certificate on disk")
+
+    renewal = _key_values(files["renewal"])
+    if tls_mode != "letsencrypt":
+        renewal_text = "-"
+    elif not renewal:
+        renewal_text = "never run"
+    else:
+        renewal_text = f"{renewal.get('result', '?')} {renewal.get('time', '')}".strip()
+        if renewal.get("result") != "ok":
+            problems.append(f"the last renewal failed ({renewal.get('time', '?')}): {renewal.get('message', '')[:300]}")
+
+    return {
+        "host": host,
+        "serving": current or "none",
+        "serving_since": created.get(current, "-") if current else "-",
+        "previous": previous or "none",
+        "previous_since": created.get(previous, "-") if previous else "-",
+        "container": container_text,
+        "healthz": health_text,
+        "maintenance": "on" if files["maintenance"] else "off",
+        "maintenance_by": files["maintenance"],
+        "certificate": certificate_text,
+        "names": certificate.get("names", ""),
+        "issuer": certificate.get("issuer", ""),
+        "expires": certificate.get("expires", ""),
+        "renewal": renewal_text,
+        "lock": files["lock"] or "free",
+        "audit": list(found.get("audit") or []),
+        "shell": f"docker exec -it --user django {container_prefix}-{current} python manage.py shell"
+        if current
+        else "",
+        "problems": problems,
+    }
+
+
+# The status table's columns: (heading, key).
+_STATUS_COLUMNS = [
+    ("HOST", "host"),
+    ("SERVING", "serving"),
+    ("SINCE", "serving_since"),
+    ("PREVIOUS", "previous"),
+    ("SINCE", "previous_since"),
+    ("CONTAINER", "container"),
+    ("HEALTHZ", "healthz"),
+    ("MAINTENANCE", "maintenance"),
+    ("CERTIFICATE", "certificate"),
+    ("RENEWAL", "renewal"),
+]
+
+
+def django_dockerable_status_table(statuses, environment, unreachable=()):
+    """The environment's status as text: a table (a row per host), then each host's details
+    (certificate, lock, shell, audit log) and problems. ``unreachable``: hosts that did not answer."""
+    rows = [[heading for heading, _ in _STATUS_COLUMNS]]
+    rows += [[str(status.get(key, "")) for _, key in _STATUS_COLUMNS] for status in statuses]
+    rows += [[host, "unreachable"] + [""] * (len(_STATUS_COLUMNS) - 2) for host in unreachable]
+    widths = [max(len(row[index]) for row in rows) for index in range(len(_STATUS_COLUMNS))]
+    lines = [f"Environment {environment}", ""]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    for status in statuses:
+        lines += ["", f"{status['host']}:"]
+        if status["names"]:
+            lines.append(f"  certificate: {status['names']}, issued by {status['issuer']}, expires {status['expires']}")
+        lines.append(f"  lock: {status['lock']}")
+        if status["maintenance_by"]:
+            lines.append(f"  maintenance: {status['maintenance_by']}")
+        if status["shell"]:
+            lines.append(f"  shell: {status['shell']}")
+        lines.append("  audit log:")
+        lines += [f"    {line}" for line in status["audit"]] or ["    (empty)"]
+        lines += [f"  PROBLEM: {problem}" for problem in status["problems"]]
+    for host in unreachable:
+        lines += ["", f"{host}:", "  PROBLEM: the host did not answer"]
+    problems = len(django_dockerable_status_problems(statuses, unreachable))
+    lines += ["", f"{problems} problem(s)." if problems else "No problem."]
+    return "\n".join(lines)
+
+
+def django_dockerable_status_problems(statuses, unreachable=()):
+    """Every problem of the environment, each as 'host: problem'."""
+    problems = [f"{status['host']}: {problem}" for status in statuses for problem in status["problems"]]
+    return problems + [f"{host}: the host did not answer" for host in unreachable]
 
 
 def _pattern(rule, key):
@@ -118,4 +341,11 @@ class FilterModule:
             "django_dockerable_name_hosts": django_dockerable_name_hosts,
             "django_dockerable_acme_peer": django_dockerable_acme_peer,
             "django_dockerable_rule_errors": django_dockerable_rule_errors,
+            "django_dockerable_batches": django_dockerable_batches,
+            "django_dockerable_split": django_dockerable_split,
+            "django_dockerable_status": django_dockerable_status,
+            "django_dockerable_status_table": django_dockerable_status_table,
+            "django_dockerable_status_problems": django_dockerable_status_problems,
+            "django_dockerable_command_errors": django_dockerable_command_errors,
+            "django_dockerable_scheduled_errors": django_dockerable_scheduled_errors,
         }

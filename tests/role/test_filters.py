@@ -1,0 +1,165 @@
+"""The role's filters (filter_plugins/django_dockerable.py) on their own: the rollout's batches, the
+scheduled commands' checks, and the status report's judgement of a host."""
+
+from django_dockerable import django_dockerable_batches as batches
+from django_dockerable import django_dockerable_command_errors as command_errors
+from django_dockerable import django_dockerable_scheduled_errors as scheduled_errors
+from django_dockerable import django_dockerable_split as split
+from django_dockerable import django_dockerable_status as status
+from django_dockerable import django_dockerable_status_problems as status_problems
+from django_dockerable import django_dockerable_status_table as status_table
+
+DAY = 86400
+
+
+def test_batches_are_made_as_ansibles_serial_makes_them():
+    """django_dockerable_serial is read like any other variable (switch-hosts.yml makes the batches in
+    the play): a number of hosts, or a percentage of them rounded down but at least one."""
+    hosts = ["a", "b", "c", "d", "e"]
+    assert batches(hosts, 2) == [["a", "b"], ["c", "d"], ["e"]]
+    assert batches(hosts, "2") == [["a", "b"], ["c", "d"], ["e"]]
+    assert batches(hosts, 1) == [[host] for host in hosts]
+    assert batches(hosts, "40%") == [["a", "b"], ["c", "d"], ["e"]]
+    assert batches(hosts, "10%") == [[host] for host in hosts]
+    assert batches(hosts, "100%") == [hosts]
+    assert batches(hosts, 9) == [hosts]
+    assert batches(["a"], "50%") == [["a"]]
+
+
+def test_commands_split_as_a_shell_would_without_expanding_anything():
+    assert split("createsuperuser --noinput --username 'the admin'") == [
+        "createsuperuser", "--noinput", "--username", "the admin",
+    ]  # fmt: skip
+    assert split("shell -c 'print($HOME)'") == ["shell", "-c", "print($HOME)"]
+    assert command_errors("migrate --plan", "django_dockerable_manage") == []
+    assert command_errors("shell -c 'x", "django_dockerable_manage") == [
+        'django_dockerable_manage is "shell -c \'x": it cannot be split into arguments (No closing quotation).'
+    ]
+    assert "must be manage.py's arguments as text" in command_errors("  ", "django_dockerable_manage")[0]
+
+
+def test_scheduled_commands_are_checked_entry_by_entry():
+    good = {"name": "clearsessions", "schedule": "23 4 * * *", "command": "clearsessions"}
+    assert scheduled_errors([good, {**good, "name": "weekly-report", "schedule": "@weekly"}]) == []
+    assert scheduled_errors([{**good, "schedule": "*/15 8-18 * * mon-fri"}]) == []
+    errors = scheduled_errors(
+        [
+            good,
+            {**good, "name": "clearsessions"},
+            {**good, "name": "Bad Name"},
+            {**good, "name": "x", "schedule": "daily"},
+            {**good, "name": "y", "schedule": "1 2 3 4"},
+            {**good, "name": "z", "command": "a 'b"},
+        ]
+    )
+    assert errors == [
+        "django_dockerable_scheduled_commands[1].name is 'clearsessions', the name of an earlier entry: each needs a"
+        " name of its own.",
+        "django_dockerable_scheduled_commands[2].name is 'Bad Name': it must be lowercase letters, digits, '-' and"
+        " '_'.",
+        "django_dockerable_scheduled_commands[3].schedule is 'daily': it must be cron's five fields (minute hour day"
+        " month weekday, e.g. '23 4 * * *') or one of @hourly, @daily, @weekly, @monthly, @yearly.",
+        "django_dockerable_scheduled_commands[4].schedule is '1 2 3 4': it must be cron's five fields (minute hour day"
+        " month weekday, e.g. '23 4 * * *') or one of @hourly, @daily, @weekly, @monthly, @yearly.",
+        'django_dockerable_scheduled_commands[5].command is "a \'b": it cannot be split into arguments (No closing'
+        " quotation).",
+    ]
+
+
+def found(**changes):
+    """What tasks/status.yml reads of a healthy letsencrypt host serving release r2 (r1 before it)."""
+    base = {
+        "files": {"current": "r2", "previous": "r1", "lock": "", "renewal": "", "maintenance": ""},
+        "releases": [
+            {"release": "r2", "created": "2026-12-01T10:00:00Z"},
+            {"release": "r1", "created": "2026-11-01T10:00:00Z"},
+        ],
+        "container": {"State": {"Status": "running", "Running": True, "Health": {"Status": "healthy"}}},
+        "health": {"status": 200, "json": {"release": "r2"}, "msg": "OK"},
+        "certificate": certificate(60 * DAY, 90 * DAY),
+        "audit": ["2026-12-01T10:00:00Z env=staging host=web1 by=ops deploy release=r2 previous=r1 result=ok"],
+    }
+    for key, value in changes.items():
+        base[key] = {**base[key], **value} if isinstance(value, dict) and key != "container" else value
+    return base
+
+
+def certificate(seconds_left, lifetime):
+    return (
+        "certificate=letsencrypt\nnames=www.example.com,example.com\nissuer=CN=R11,O=Let's Encrypt,C=US\n"
+        "not_before=2026-11-01T00:00:00Z\nexpires=2027-01-30T00:00:00Z\n"
+        f"days_left={seconds_left // DAY}\nseconds_left={seconds_left}\nlifetime_seconds={lifetime}\nserved=yes\n"
+    )
+
+
+def judge(**changes):
+    return status(found(**changes), "web1", "letsencrypt", 14, "site-staging")
+
+
+def test_a_healthy_host_has_no_problem_and_every_cell():
+    result = judge()
+    assert result["problems"] == []
+    assert result["serving"] == "r2" and result["serving_since"] == "2026-12-01T10:00:00Z"
+    assert result["previous"] == "r1" and result["previous_since"] == "2026-11-01T10:00:00Z"
+    assert result["container"] == "running, healthy"
+    assert result["healthz"] == "200"
+    assert result["certificate"] == "60 days left"
+    assert result["names"] == "www.example.com,example.com"
+    assert result["renewal"] == "never run"
+    assert result["lock"] == "free"
+    assert result["maintenance"] == "off"
+    assert result["shell"] == "docker exec -it --user django site-staging-r2 python manage.py shell"
+
+
+def test_each_problem_is_named():
+    assert judge(files={"current": ""}, container=None)["problems"][0] == "no release serves here"
+    stopped = {"State": {"Status": "exited", "Running": False, "Health": {"Status": "unhealthy"}}}
+    assert judge(container=stopped)["problems"] == ["the serving release's container is exited"]
+    unhealthy = {"State": {"Status": "running", "Running": True, "Health": {"Status": "unhealthy"}}}
+    assert "unhealthy" in judge(container=unhealthy)["problems"][0]
+    assert judge(health={"status": -1, "json": {}, "msg": "Connection refused"})["problems"] == [
+        "/healthz does not answer: Connection refused"
+    ]
+    assert judge(health={"status": 200, "json": {"release": "r1"}})["problems"] == [
+        "/healthz answers 200 from release r1, not 200 from r2"
+    ]
+    assert judge(certificate="certificate=none\nserved=no\n")["problems"] == [
+        "no Let's Encrypt certificate (nginx serves a temporary self-signed one)"
+    ]
+    assert judge(certificate=certificate(60 * DAY, 90 * DAY).replace("served=yes", "served=no"))["problems"] == [
+        "nginx does not serve the certificate on disk"
+    ]
+    failed = "time=2026-12-01T04:00:00Z\nresult=failed\nrenewed=no\nmessage=Connection refused\n"
+    assert judge(files={"renewal": failed})["problems"] == [
+        "the last renewal failed (2026-12-01T04:00:00Z): Connection refused"
+    ]
+    assert judge(files={"renewal": "time=2026-12-01T04:00:00Z\nresult=ok\n"})["renewal"] == "ok 2026-12-01T04:00:00Z"
+
+
+def test_the_expiry_threshold_is_the_warning_days_or_a_quarter_of_a_short_lifetime():
+    # 90-day certificate: warned within 14 days.
+    assert judge(certificate=certificate(15 * DAY, 90 * DAY))["problems"] == []
+    assert "expires on" in judge(certificate=certificate(13 * DAY, 90 * DAY))["problems"][0]
+    # 6-day certificate (Let's Encrypt's shortlived): a quarter of its lifetime, 36 hours, not 14 days.
+    assert judge(certificate=certificate(3 * DAY, 6 * DAY))["problems"] == []
+    assert "less than 36 hours" in judge(certificate=certificate(DAY, 6 * DAY))["problems"][0]
+
+
+def test_the_table_has_a_row_per_host_and_counts_the_problems():
+    healthy = judge()
+    sick = status(found(health={"status": 503, "json": {"release": "r2"}}), "web2", "letsencrypt", 14, "site-staging")
+    text = status_table([healthy, sick], "staging", ["web3"])
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("HOST"))
+    assert header.split() == ["HOST", "SERVING", "SINCE", "PREVIOUS", "SINCE", "CONTAINER", "HEALTHZ", "MAINTENANCE",
+                              "CERTIFICATE", "RENEWAL"]  # fmt: skip
+    assert any(line.startswith("web1 ") and " 200 " in line for line in lines)
+    assert any(line.startswith("web2 ") and " 503 (r2) " in line for line in lines)
+    assert any(line.startswith("web3 ") and "unreachable" in line for line in lines)
+    assert "  PROBLEM: /healthz answers 503 from release r2, not 200 from r2" in lines
+    assert "    " + healthy["audit"][0] in lines
+    assert lines[-1] == "2 problem(s)."
+    assert status_problems([healthy, sick], ["web3"]) == [
+        "web2: /healthz answers 503 from release r2, not 200 from r2",
+        "web3: the host did not answer",
+    ]
