@@ -54,6 +54,8 @@ PHASES = {
     "edge.yml": "configure",
     "migrate.yml": "migrate",
     "rollout.yml": "switch",
+    "switch-hosts.yml": "switch",
+    "switch-batch.yml": "switch",
     "lock.yml": "other",
     "unlock.yml": "other",
     "wait-healthy.yml": "switch",

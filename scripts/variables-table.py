@@ -23,6 +23,12 @@ OWN_CHECKS = {
     "django_dockerable_secret_key": "at least 50 characters, not a placeholder",
     "django_dockerable_source_dir": "a directory on the controller with app/dockerable/Dockerfile",
     "django_dockerable_acme_ca_bundle": "empty, or a file on the controller",
+    "django_dockerable_scheduled_commands": (
+        "a list of {name, schedule, command}: each name lowercase letters, digits, '-' and '_', and unique; the"
+        " schedule cron's five fields or @hourly, @daily, @weekly, @monthly, @yearly; the command manage.py's"
+        " arguments, on one line, with balanced quotes"
+    ),
+    "django_dockerable_manage": "manage.py's arguments, on one line, with balanced quotes",
 }
 
 

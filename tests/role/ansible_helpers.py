@@ -44,8 +44,11 @@ def recap(output):
 
 def remove_environment(project, environment="local"):
     """Removes what a deploy of project's environment made in this machine's engine: its containers
-    (releases, edge, database), its network and volumes, and its release and edge image tags."""
+    (releases, edge, database), its network and volumes, and its release and edge image tags; and
+    its cron files (the scheduled commands, the renewal)."""
     prefix = f"{project}-{environment}"
+    for job in ("scheduled", "renew"):
+        Path(f"/etc/cron.d/{prefix}-{job}").unlink(missing_ok=True)
     names = docker("ps", "--all", "--format", "{{.Names}}", "--filter", f"name=^{prefix}-").stdout.split()
     if names:
         docker("rm", "--force", "--volumes", *names, check=False)

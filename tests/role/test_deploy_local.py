@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -472,3 +473,55 @@ def test_an_interrupted_deploys_lock_is_reported_then_broken(deployment):
     assert result.returncode == 0, result.stdout[-4000:]
     assert not deployment.lock.exists()
     assert recap(result.stdout)["changed"] == 0
+
+
+# A migration that takes a few seconds: time enough to see the site in maintenance meanwhile.
+SLOW_MIGRATION = """from django.db import migrations
+import time
+
+
+def pause(apps, schema_editor):
+    time.sleep(5)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("pages", "0001_initial")]
+    operations = [migrations.RunPython(pause, migrations.RunPython.noop)]
+"""
+
+
+def test_migrations_run_in_maintenance_when_asked(deployment, tmp_path):
+    """django_dockerable_maintenance_during_migrate: while a release's migrations apply, the site
+    answers 503 (health checks still 200); before and after, it serves; the audit log says when."""
+
+    def add_migration(app):
+        (app / "pages/migrations/0002_pause.py").write_text(SLOW_MIGRATION)
+
+    source, tag = source_copy(tmp_path, add_migration)
+    statuses, stop = [], threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            try:
+                statuses.append(deployment.get("/", retries=False, timeout=5).status)
+            except urllib3.exceptions.HTTPError as error:
+                statuses.append(type(error).__name__)
+            stop.wait(0.1)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        result = deployment.run(source=source, maintenance_during_migrate=True)
+    finally:
+        stop.set()
+        poller.join(10)
+    assert result.returncode == 0, result.stdout[-4000:]
+    release = deployment.current()
+    assert release.startswith(tag + "-")
+    assert set(statuses) == {200, 503}, statuses
+    assert statuses[0] == 200 and statuses[-1] == 200
+    assert not (deployment.env_dir / "maintenance/on").exists()
+    audit = deployment.audit()
+    on = audit.index(f"maintenance on reason=migrations_of_release_{release} result=ok")
+    off = audit.index(f"maintenance off reason=migrations_of_release_{release} result=ok")
+    assert on < off < audit.index(f"deploy release={release} ")

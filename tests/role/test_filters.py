@@ -113,6 +113,10 @@ def test_a_healthy_host_has_no_problem_and_every_cell():
 
 def test_each_problem_is_named():
     assert judge(files={"current": ""}, container=None)["problems"][0] == "no release serves here"
+    assert judge(container=None, docker="Cannot connect to the Docker daemon")["problems"][0] == (
+        "Docker does not answer: Cannot connect to the Docker daemon"
+    )
+    assert judge(container=None)["problems"][0] == "the serving release's container site-staging-r2 does not exist"
     stopped = {"State": {"Status": "exited", "Running": False, "Health": {"Status": "unhealthy"}}}
     assert judge(container=stopped)["problems"] == ["the serving release's container is exited"]
     unhealthy = {"State": {"Status": "running", "Running": True, "Health": {"Status": "unhealthy"}}}

@@ -252,3 +252,25 @@ def test_more_hosts_than_lets_encrypt_allows_for_one_name_are_refused_before_any
     assert "Let's Encrypt issues at most 5 certificates" not in text
     assert "django_dockerable_acme_ca_bundle is '/nonexistent/ca.pem'" in text
     assert not (tmp_path / "own" / "srv").exists()
+
+
+def test_operating_playbooks_refuse_what_they_cannot_do(tmp_path):
+    """manage.yml needs a command and a serving release; maintenance.yml needs on or off. Each
+    refusal names what to do, and leaves nothing behind (no lock, no directory)."""
+    base = tmp_path / "srv"
+    common = ["-l", "local", "-e", f"django_dockerable_base_dir={base}", "-e", "django_dockerable_project=dd-nothing"]
+    no_release = ansible_playbook("playbooks/manage.yml", *common, "-e", "django_dockerable_manage=clearsessions")
+    assert no_release.returncode != 0
+    assert "localhost: no release of the local environment serves here" in " ".join(no_release.stdout.split())
+    assert "deploy first, ansible-playbook deploy.yml -l local" in " ".join(no_release.stdout.split())
+    no_command = ansible_playbook("playbooks/manage.yml", *common)
+    assert no_command.returncode != 0
+    assert "django_dockerable_manage is empty: name the command" in no_command.stdout
+    unbalanced = ansible_playbook("playbooks/manage.yml", *common, "-e", 'django_dockerable_manage="shell -c \'x"')
+    assert unbalanced.returncode != 0
+    assert "it cannot be split into arguments (No closing quotation)" in unbalanced.stdout
+    neither = ansible_playbook("playbooks/maintenance.yml", *common)
+    assert neither.returncode != 0
+    assert "django_dockerable_maintenance must be on or off" in neither.stdout
+    assert not Path("/run/lock/dd-nothing-local.deploy.lock").exists()
+    assert not base.exists()

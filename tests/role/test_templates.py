@@ -36,6 +36,14 @@ STAGING = {
     "renew_extra_args": ["--no-random-sleep-on-renew"],
     "release": "0123456789ab",
     "uwsgi_processes": 4,
+    "scheduled_commands": [
+        {"name": "clearsessions", "schedule": "23 4 * * *", "command": "clearsessions"},
+        {
+            "name": "report",
+            "schedule": "*/15 8-18 * * mon-fri",
+            "command": "dumpdata 'pages.visit' --output /tmp/100%.json",
+        },
+    ],
 }
 # A single-host environment with the bundled PostgreSQL.
 SINGLE = {
@@ -67,7 +75,9 @@ def render(tmp_path, host, values, inventory=None):
     values = {key: value for key, value in values.items() if key != "base_dir"}
     cron = tmp_path / f"cron-{host}"
     variables = {f"django_dockerable_{key}": value for key, value in {**values, "base_dir": str(base)}.items()}
-    variables["django_dockerable_cron_file"] = str(cron)
+    # Role variables (vars/main.yml): only extra variables override them, also with an inventory.
+    scheduled = ["-e", f"django_dockerable_cron_file={cron}"]
+    scheduled += ["-e", f"__django_dockerable_scheduled_cron_file={tmp_path / f'scheduled-{host}'}"]
     variables["ansible_python_interpreter"] = sys.executable
     variables_file = tmp_path / f"vars-{host}.json"
     variables_file.write_text(json.dumps(variables))
@@ -78,7 +88,7 @@ def render(tmp_path, host, values, inventory=None):
         document["all"]["vars"] = variables
         (tmp_path / "hosts.yml").write_text(json.dumps(document))
         source = ["-i", str(tmp_path / "hosts.yml")]
-    result = ansible_playbook("tests/role/render.yml", *source, "-l", host, "-c", "local", "--diff")
+    result = ansible_playbook("tests/role/render.yml", *source, *scheduled, "-l", host, "-c", "local", "--diff")
     assert result.returncode == 0, result.stdout[-3000:]
     return base / values["environment"], cron, result.stdout
 
@@ -342,6 +352,31 @@ def test_renewal_cron_file(staging, tmp_path):
     )
     assert again == schedule(text)
     assert other != schedule(text)
+
+
+def test_scheduled_commands_cron_file_on_the_first_host_only(tmp_path):
+    """Each scheduled command is a cron line that runs manage.sh with its name and its arguments,
+    quoted for the shell that cron runs it with (a % escaped: cron reads it as a line break); only
+    the environment's first host has the file."""
+    inventory = "all:\n  children:\n    staging:\n      hosts:\n        web1.example.com:\n        web2.example.com:\n"
+    for host in ("web1", "web2"):
+        render(tmp_path / host, f"{host}.example.com", STAGING, inventory)
+    env_dir = tmp_path / "web1/srv/staging"
+    assert not (tmp_path / "web2/scheduled-web2.example.com").exists()
+    text = (tmp_path / "web1/scheduled-web1.example.com").read_text()
+    assert "\nSHELL=/bin/bash\n" in text
+    lines = [line for line in text.splitlines() if line and not line.startswith("#") and "=" not in line.split()[0]]
+    assert lines == [
+        f"23 4 * * * root {env_dir}/manage.sh clearsessions clearsessions",
+        f"*/15 8-18 * * mon-fri root {env_dir}/manage.sh report dumpdata pages.visit --output /tmp/100\\%.json",
+    ]
+    script = env_dir / "manage.sh"
+    assert stat.S_IMODE(script.stat().st_mode) == 0o750
+    body = script.read_text()
+    assert 'docker exec --user django django-dockerable-staging-"$release" python manage.py "$@"' in body
+    assert "flock --nonblock 9" in body
+    lint = subprocess.run(["shellcheck", "-s", "bash", str(script)], capture_output=True, text=True, check=False)
+    assert lint.returncode == 0, lint.stdout
 
 
 @pytest.fixture(autouse=True)

@@ -129,7 +129,10 @@ def django_dockerable_status(found, host, tls_mode, warn_days, container_prefix)
     container = found.get("container") or {}
     state = container.get("State") or {}
     health = (state.get("Health") or {}).get("Status", "no check")
-    if current and not container:
+    if current and found.get("docker"):
+        container_text = "no Docker"
+        problems.append(f"Docker does not answer: {str(found['docker'])[:200]}")
+    elif current and not container:
         container_text = "missing"
         problems.append(f"the serving release's container {container_prefix}-{current} does not exist")
     elif current:
