@@ -10,7 +10,8 @@ set -euo pipefail
 tag=${1:?usage: build-base-image.sh TAG [SUITE]}
 suite=${2:-trixie}
 
-log() { printf 'build-base-image: %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 mirror_from_apt_sources() {
   # First archive URI (not the security one) in deb822 .sources files, then in one-line lists.
@@ -37,13 +38,7 @@ if [ -z "$mirror" ]; then
   exit 1
 fi
 if ! command -v debootstrap >/dev/null 2>&1; then
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    log "installing debootstrap"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
-  else
-    log "debootstrap is missing: install it (apt-get install debootstrap), then run again"
-    exit 1
-  fi
+  install_packages debootstrap debootstrap
 fi
 
 root=$(mktemp -d /tmp/dockerable-base.XXXXXX)

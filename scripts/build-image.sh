@@ -13,12 +13,11 @@
 #                one's (default: this repository; the benchmarks build a modified copy)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/lib.sh
+. "$here/lib.sh"
 root=$(dirname "$here")
 source_dir=${SOURCE_DIR:-$root}
-[ -f "$source_dir/app/dockerable/Dockerfile" ] \
-  || { printf 'build-image: SOURCE_DIR=%s has no app/dockerable/Dockerfile\n' "$source_dir" >&2; exit 1; }
-
-log() { printf 'build-image: %s\n' "$*" >&2; }
+[ -f "$source_dir/app/dockerable/Dockerfile" ] || { log "SOURCE_DIR=$source_dir has no app/dockerable/Dockerfile"; exit 1; }
 
 image_name=${IMAGE_NAME:-django-dockerable}
 release=$("$here/release-id.sh")

@@ -4,8 +4,8 @@
 # there the plugin is taken from Debian 13's package, installed in a throw-away container.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-
-log() { printf 'ensure-compose: %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib.sh
+. "$here/lib.sh"
 
 if docker compose version >/dev/null 2>&1; then
   exit 0
@@ -17,8 +17,7 @@ fi
 
 candidate=$(apt-cache policy docker-compose 2>/dev/null | awk '/Candidate:/ {print $2}')
 if [[ $candidate =~ ^2\. ]]; then
-  log "installing Debian's docker-compose $candidate"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
+  install_packages "Debian's Compose v2 ($candidate)" docker-compose
 else
   base=$("$here/base-image.sh")
   log "this Debian has no Compose v2: installing the plugin from Debian 13's docker-compose package (via $base)"

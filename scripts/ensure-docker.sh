@@ -2,22 +2,15 @@
 # Makes sure a Docker engine answers on this machine: installs Debian's engine when none is
 # installed and starts dockerd in the background when `docker info` fails. Safe to run again.
 set -euo pipefail
-
-log() { printf 'ensure-docker: %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 if docker info >/dev/null 2>&1; then
   exit 0
 fi
 
 if ! command -v dockerd >/dev/null 2>&1; then
-  if [ "$(id -u)" -ne 0 ]; then
-    log "no Docker engine is installed and this is not root: install docker.io, then run again"
-    exit 1
-  fi
-  log "installing Debian's Docker engine (docker.io)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends docker.io iptables ca-certificates >/dev/null
+  install_packages "Debian's Docker engine" docker.io iptables ca-certificates
 fi
 
 # This machine's own engine, by its pid file: engines inside containers (the test hosts run their
