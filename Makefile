@@ -4,7 +4,8 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 SHELL_SCRIPTS := $(shell git ls-files -co --exclude-standard '*.sh' 2>/dev/null) .ci/run
 DOCKERFILES := app/dockerable/Dockerfile tests/images/postgres/Dockerfile molecule/images/host/Dockerfile \
-	molecule/images/pebble/Dockerfile bench/images/gunicorn/Dockerfile bench/images/original/Dockerfile
+	molecule/images/pebble/Dockerfile bench/images/gunicorn/Dockerfile bench/images/original/Dockerfile \
+	bench/images/tcp/Dockerfile
 PLAYBOOKS := deploy.yml playbooks/deploy.yml playbooks/rollback.yml playbooks/status.yml playbooks/manage.yml \
 	playbooks/maintenance.yml
 
@@ -46,6 +47,7 @@ molecule: collections
 
 # Benchmarks on demand (bench/results/*.json, docs/benchmarks.md); under 20 minutes here.
 bench: collections
+	pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	python bench/run.py
 
 # CI: a short serving benchmark proves the benchmark still works; its figures are not published.

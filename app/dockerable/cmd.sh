@@ -81,23 +81,19 @@ export NGINX_SITE_NAMES="${site_names[*]}"
 require_int UWSGI_PROCESSES 2 "$DOCKERABLE_RULE_WORKERS"
 require_int UWSGI_THREADS 2 "$DOCKERABLE_RULE_WORKERS"
 require_int UWSGI_HARAKIRI 60 "$DOCKERABLE_RULE_HARAKIRI"
-require_int UWSGI_MAX_REQUESTS 5000 "$DOCKERABLE_RULE_MAX_REQUESTS"
+require_int UWSGI_MAX_REQUESTS 0 "$DOCKERABLE_RULE_MAX_REQUESTS"
+# Recycling, when asked for, staggered: worker N is recycled after UWSGI_MAX_REQUESTS + N * delta
+# requests, so that the workers do not all restart at once (the site would have none for a moment).
+export DOCKERABLE_UWSGI_MAX_REQUESTS_DELTA=$((UWSGI_MAX_REQUESTS / UWSGI_PROCESSES / 2))
 require_int UWSGI_BUFFER_SIZE 8192 4096:1048576
 require_int UWSGI_LISTEN 100 1:65535
 export NGINX_CLIENT_MAX_BODY_SIZE=${NGINX_CLIENT_MAX_BODY_SIZE:-10m}
 [[ $NGINX_CLIENT_MAX_BODY_SIZE =~ ^$DOCKERABLE_RULE_SIZE$ ]] \
   || fail "NGINX_CLIENT_MAX_BODY_SIZE must be a size such as 512k, 10m or 1g (got '$NGINX_CLIENT_MAX_BODY_SIZE')"
 
-# Benchmark only (bench/serving.py): nginx reaches uWSGI over TCP on the container's loopback
-# instead of the Unix socket, to measure what the socket saves. Never set it in an environment.
-case "${DOCKERABLE_BENCH_UWSGI_TCP:-0}" in
-  0) uwsgi_socket=/run/uwsgi/app.sock upstream=unix:/run/uwsgi/app.sock ;;
-  1)
-    uwsgi_socket=127.0.0.1:8001 upstream=127.0.0.1:8001
-    info "benchmark switch DOCKERABLE_BENCH_UWSGI_TCP=1: nginx reaches uWSGI over TCP at $uwsgi_socket"
-    ;;
-  *) fail "DOCKERABLE_BENCH_UWSGI_TCP must be 0 or 1 (got '$DOCKERABLE_BENCH_UWSGI_TCP'); it exists only for the serving benchmark: unset it" ;;
-esac
+# nginx reaches uWSGI through its Unix socket (uwsgi.ini: who may use it).
+uwsgi_socket=/run/uwsgi/app.sock
+upstream=unix:/run/uwsgi/app.sock
 export DOCKERABLE_UWSGI_SOCKET=$uwsgi_socket # uwsgi.ini's socket; nginx's upstream is written below
 
 # Behind the role's edge (a TCP pass-through in front of every release), the public listeners take

@@ -28,7 +28,6 @@ def start_and_wait(image, containers, env_dir, env, name="sqlitetest"):
         ({"UWSGI_HARAKIRI": "1.5"}, "UWSGI_HARAKIRI must be a whole number from 0 to 86400"),
         ({"UWSGI_BUFFER_SIZE": "100"}, "UWSGI_BUFFER_SIZE must be a whole number from 4096 to 1048576"),
         ({"NGINX_CLIENT_MAX_BODY_SIZE": "10 MB"}, "NGINX_CLIENT_MAX_BODY_SIZE must be a size"),
-        ({"DOCKERABLE_BENCH_UWSGI_TCP": "yes"}, "DOCKERABLE_BENCH_UWSGI_TCP must be 0 or 1 (got 'yes')"),
         ({"NGINX_PROXY_PROTOCOL": "on"}, "NGINX_PROXY_PROTOCOL must be 0 or 1 (got 'on')"),
         ({"TLS_MODE": "ssl"}, "TLS_MODE must be off, letsencrypt or offload (got 'ssl')"),
         ({"USE_SSL": "maybe"}, "USE_SSL must be true or false"),

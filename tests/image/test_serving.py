@@ -48,22 +48,6 @@ def test_uwsgi_socket_backlog_is_the_configured_one(site):
     assert expected in output
 
 
-def test_benchmark_switch_puts_uwsgi_on_loopback_tcp(image, containers, sqlite_env):
-    """DOCKERABLE_BENCH_UWSGI_TCP=1 (bench/serving.py only): nginx reaches uWSGI on 127.0.0.1:8001."""
-    env_dir, module = sqlite_env
-    name = containers.run(
-        image,
-        *mount(env_dir, "sqlitetest"),
-        env={"DJANGO_SETTINGS_MODULE": module, "NGINX_SERVER_NAME": "site.test", "DOCKERABLE_BENCH_UWSGI_TCP": "1"},
-    )
-    address = containers.address(name)
-    wait_until_serving(name, address, "site.test")
-    assert http("GET", f"http://{address}/ping", "site.test").status == 200
-    listening = docker("exec", name, "awk", '$4 == "0A" {print $2}', "/proc/net/tcp").stdout.split()
-    assert "0100007F:1F41" in listening  # 127.0.0.1:8001, the container's loopback only
-    assert docker("exec", name, "test", "-e", "/run/uwsgi/app.sock", check=False).returncode != 0
-
-
 def test_static_file_is_served_by_nginx(site):
     _, address = site
     response = http("GET", f"http://{address}/static/pages/site.css", "site.test")
@@ -131,3 +115,37 @@ def test_a_name_the_site_does_not_serve_gets_no_answer(site, image, containers, 
     assert http("GET", f"http://{extra}/static/pages/site.css", "web1.internal.test").status == 200
     with pytest.raises(urllib3.exceptions.ProtocolError):
         http("GET", f"http://{extra}/static/pages/site.css", "other.test")
+
+
+def _uwsgi_recycling(name):
+    """(UWSGI_MAX_REQUESTS, max-requests-delta) as uWSGI's processes got them."""
+    environ = docker(
+        "exec",
+        name,
+        "sh",
+        "-c",
+        'for p in /proc/[0-9]*; do case "$(tr "\\0" " " < $p/cmdline 2>/dev/null)" in uwsgi*) '
+        'tr "\\0" "\\n" < $p/environ; break;; esac; done',
+    ).stdout.splitlines()
+    values = dict(line.split("=", 1) for line in environ if "=" in line)
+    return values["UWSGI_MAX_REQUESTS"], values["DOCKERABLE_UWSGI_MAX_REQUESTS_DELTA"]
+
+
+def test_workers_are_not_recycled_by_default_and_staggered_when_they_are(site, image, containers, sqlite_env):
+    """Workers recycled all at once leave the site without one for a moment: recycling is off by
+    default, and when asked for, worker N's limit is UWSGI_MAX_REQUESTS + N * delta."""
+    name, _ = site
+    assert _uwsgi_recycling(name) == ("0", "0")
+    env_dir, module = sqlite_env
+    recycling = containers.run(
+        image,
+        *mount(env_dir, "sqlitetest"),
+        env={
+            "DJANGO_SETTINGS_MODULE": module,
+            "NGINX_SERVER_NAME": "site.test",
+            "UWSGI_MAX_REQUESTS": "1000",
+            "UWSGI_PROCESSES": "4",
+        },
+    )
+    wait_until_serving(recycling, containers.address(recycling), "site.test")
+    assert _uwsgi_recycling(recycling) == ("1000", "125")

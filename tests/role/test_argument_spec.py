@@ -61,3 +61,49 @@ def test_the_readme_table_is_generated_from_the_role():
     readme = (ROOT / "README.md").read_text()
     start, end = module.readme_table(readme)
     assert readme[start:end] == module.table(), "run scripts/variables-table.py --write"
+
+
+def test_argument_spec_defaults_are_the_role_defaults():
+    """The default that Ansible validates against is the one the role uses."""
+    defaults = load("defaults/main.yml")
+    options = load("meta/argument_specs.yml")["argument_specs"]["main"]["options"]
+    different = {
+        name: (spec["default"], defaults[name])
+        for name, spec in options.items()
+        if "default" in spec and spec["default"] != defaults[name]
+    }
+    assert different == {}, "argument spec default != defaults/main.yml"
+    # A default computed from other variables ({{ ... }}) is stated in the description instead.
+    undeclared = [
+        name
+        for name, spec in options.items()
+        if "default" not in spec
+        and not spec.get("required")
+        and defaults[name] not in ("", None)
+        and "{{" not in str(defaults[name])
+    ]
+    assert undeclared == [], "a default in defaults/main.yml that the argument spec does not state"
+
+
+def test_derived_values_and_facts_have_private_names():
+    """An inventory cannot set a role var (role vars win over group_vars), nor should it believe it
+    can: what the role derives or keeps as the run's state has the private prefix."""
+    public = [name for name in load("vars/main.yml") if not name.startswith("__django_dockerable_")]
+    assert public == [], "vars/main.yml: derived values are __django_dockerable_*"
+    facts = []
+    for path in sorted((ROLE / "tasks").glob("*.yml")) + sorted((ROOT / "playbooks").glob("*.yml")):
+        for task in _tasks(yaml.safe_load(path.read_text()) or []):
+            for name in task.get("ansible.builtin.set_fact") or {}:
+                if not name.startswith("__django_dockerable_"):
+                    facts.append(f"{path.name}: {name}")
+    assert facts == [], "set_fact writes a name that is not private"
+
+
+def _tasks(entries):
+    """Every task of a task file or playbook, inside blocks and plays too."""
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        yield entry
+        for key in ("tasks", "pre_tasks", "post_tasks", "handlers", "block", "rescue", "always"):
+            yield from _tasks(entry.get(key) or [])

@@ -76,7 +76,7 @@ def render(tmp_path, host, values, inventory=None):
     cron = tmp_path / f"cron-{host}"
     variables = {f"django_dockerable_{key}": value for key, value in {**values, "base_dir": str(base)}.items()}
     # Role variables (vars/main.yml): only extra variables override them, also with an inventory.
-    scheduled = ["-e", f"django_dockerable_cron_file={cron}"]
+    scheduled = ["-e", f"__django_dockerable_cron_file={cron}"]
     scheduled += ["-e", f"__django_dockerable_scheduled_cron_file={tmp_path / f'scheduled-{host}'}"]
     variables["ansible_python_interpreter"] = sys.executable
     variables_file = tmp_path / f"vars-{host}.json"
@@ -192,7 +192,7 @@ def test_compose_file(staging):
         "UWSGI_PROCESSES": "4",
         "UWSGI_THREADS": "2",
         "UWSGI_HARAKIRI": "60",
-        "UWSGI_MAX_REQUESTS": "5000",
+        "UWSGI_MAX_REQUESTS": "0",
     }
     # The release's own settings, beside its Compose file; the environment's volumes, shared.
     assert "./settings:/app/project/settings/staging:ro" in app["volumes"]
