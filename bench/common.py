@@ -110,9 +110,14 @@ def last_line(result):
     return result.stdout.strip().splitlines()[-1]
 
 
+def built_image(result):
+    """The image that scripts/build-image.sh built (or found): its one line of JSON on stdout."""
+    return json.loads(result.stdout)["image"]
+
+
 def shipped_image():
     """The image as shipped, built from app/ by scripts/build-image.sh (nothing is built when its tag exists)."""
-    return last_line(sh("scripts/build-image.sh"))
+    return built_image(sh("scripts/build-image.sh"))
 
 
 def base_image():

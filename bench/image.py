@@ -40,7 +40,7 @@ def build_shipped(source, cold):
     """scripts/build-image.sh on the copy; returns (reference, seconds)."""
     env = {"SOURCE_DIR": str(source), "IMAGE_NAME": SHIPPED_NAME, "FORCE_BUILD": "1", "NO_CACHE": "1" if cold else "0"}
     started = time.monotonic()
-    reference = common.last_line(common.sh("scripts/build-image.sh", env=env))
+    reference = common.built_image(common.sh("scripts/build-image.sh", env=env))
     return reference, time.monotonic() - started
 
 

@@ -249,7 +249,7 @@ def base_release():
     release and the code-only changes built from the cache share every layer but the changed ones."""
     copy, release = source()
     built = common.sh(copy / "scripts" / "build-image.sh", env={"FORCE_BUILD": "1"}, timeout=1800)
-    reference = built.stdout.strip().splitlines()[-1]
+    reference = common.built_image(built)
     if reference.rsplit(":", 1)[1] != release:
         raise RuntimeError(f"build-image.sh built {reference}, expected release {release}")
     return release

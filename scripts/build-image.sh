@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the image from app/ and tags it IMAGE_NAME:<release id> (see release-id.sh). Skips the
 # build when that tag already exists, since the tag is derived from the source it was built from.
-# The last line printed on stdout is the image reference.
+# Stdout is one line of JSON, for programs: {"image": "<name>:<release id>", "built": true|false}
+# (false: the tag existed, nothing was built). What it does is said on stderr.
 #
 # Environment:
 #   IMAGE_NAME   image name (default: django-dockerable)
@@ -25,7 +26,7 @@ reference="$image_name:$release"
 
 if [ "${FORCE_BUILD:-0}" != 1 ] && docker image inspect "$reference" >/dev/null 2>&1; then
   log "$reference already exists: nothing to build"
-  printf '%s\n' "$reference"
+  printf '{"image": "%s", "built": false}\n' "$reference"
   exit 0
 fi
 
@@ -54,4 +55,4 @@ DOCKER_BUILDKIT=0 docker build --quiet "${cache[@]}" \
   --tag "$reference" \
   "$source_dir/app" >/dev/null
 log "built $reference in $(($(date +%s) - started)) s"
-printf '%s\n' "$reference"
+printf '{"image": "%s", "built": true}\n' "$reference"

@@ -46,7 +46,7 @@ def _build(env=None):
     )
     if result.returncode != 0:
         pytest.fail(f"image build failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout.strip().splitlines()[-1], time.monotonic() - started
+    return json.loads(result.stdout)["image"], time.monotonic() - started
 
 
 @pytest.fixture(scope="session")
