@@ -54,4 +54,10 @@ bench: collections
 bench-quick: collections
 	python bench/run.py --quick serving
 
-test: lint pytest bench-quick molecule
+# The README's test command: the linters, the image once (cold on a new machine; pytest then reuses
+# the cache), then two streams side by side (each line prefixed with its name): pytest, and the short
+# serving benchmark then the Molecule scenarios. They share this machine's Docker engine and nothing
+# on it (container, network and image names).
+test: lint image
+	scripts/side-by-side.sh pytest "DOCKERABLE_COLD_BUILD=0 $(MAKE) --no-print-directory pytest" \
+	  molecule "$(MAKE) --no-print-directory bench-quick molecule"
