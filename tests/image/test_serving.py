@@ -118,16 +118,10 @@ def test_a_name_the_site_does_not_serve_gets_no_answer(site, image, containers, 
 
 
 def _uwsgi_recycling(name):
-    """(UWSGI_MAX_REQUESTS, max-requests-delta) as uWSGI's processes got them."""
-    environ = docker(
-        "exec",
-        name,
-        "sh",
-        "-c",
-        'for p in /proc/[0-9]*; do case "$(tr "\\0" " " < $p/cmdline 2>/dev/null)" in uwsgi*) '
-        'tr "\\0" "\\n" < $p/environ; break;; esac; done',
-    ).stdout.splitlines()
-    values = dict(line.split("=", 1) for line in environ if "=" in line)
+    """(UWSGI_MAX_REQUESTS, max-requests-delta) as supervisord (pid 1, started by cmd.sh) hands them
+    to uWSGI. (uWSGI's own /proc/<pid>/environ is overwritten by its process titles.)"""
+    environ = docker("exec", name, "cat", "/proc/1/environ").stdout.split("\0")
+    values = dict(entry.split("=", 1) for entry in environ if "=" in entry)
     return values["UWSGI_MAX_REQUESTS"], values["DOCKERABLE_UWSGI_MAX_REQUESTS_DELTA"]
 
 
