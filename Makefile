@@ -36,10 +36,13 @@ lint: collections
 pytest: collections
 	pytest
 
-# Multi-host scenarios: hosts with their own Docker engines, Pebble, a shared PostgreSQL.
-# (molecule/bench is the world of the deploy and downtime benchmarks, not a test.)
+# Multi-host scenarios: hosts with their own Docker engines, Pebble, a shared PostgreSQL; all of them,
+# or those named in SCENARIOS. (molecule/bench is the world of the deploy and downtime benchmarks,
+# not a test.)
+ALL_SCENARIOS := $(shell ls molecule | grep -vE '^(shared|images|bench)$$')
+SCENARIOS ?= $(ALL_SCENARIOS)
 molecule: collections
-	@for scenario in $$(ls molecule | grep -vE '^(shared|images|bench)$$'); do \
+	@for scenario in $(SCENARIOS); do \
 	  started=$$(date +%s); \
 	  molecule test --scenario-name $$scenario || exit 1; \
 	  echo "molecule: scenario $$scenario passed in $$(( $$(date +%s) - started )) s"; \
@@ -55,9 +58,12 @@ bench-quick: collections
 	python bench/run.py --quick serving
 
 # The README's test command: the linters, the image once (cold on a new machine; pytest then reuses
-# the cache), then two streams side by side (each line prefixed with its name): pytest, and the short
-# serving benchmark then the Molecule scenarios. They share this machine's Docker engine and nothing
-# on it (container, network and image names).
+# the cache), then two streams side by side (each line prefixed with its name): pytest then the bare
+# scenario (bare.test), and the short serving benchmark then the scenarios of staging.test, one at a
+# time (they share names). The streams share this machine's Docker engine and nothing on it
+# (container, network and image names).
+STAGING_SCENARIOS := $(filter-out bare,$(ALL_SCENARIOS))
 test: lint image
-	scripts/side-by-side.sh pytest "DOCKERABLE_COLD_BUILD=0 $(MAKE) --no-print-directory pytest" \
-	  molecule "$(MAKE) --no-print-directory bench-quick molecule"
+	scripts/side-by-side.sh \
+	  pytest+bare "DOCKERABLE_COLD_BUILD=0 $(MAKE) --no-print-directory pytest && $(MAKE) --no-print-directory molecule SCENARIOS=bare" \
+	  bench+staging "$(MAKE) --no-print-directory bench-quick && $(MAKE) --no-print-directory molecule SCENARIOS='$(STAGING_SCENARIOS)'"
