@@ -455,8 +455,9 @@ def section(result, figures):
         "![Latency](benchmarks/serving-latency.png)",
         "",
         f"**Latency, and the Unix socket.** The original chose the Unix socket for its lower overhead; that is "
-        f"{socket_text} Either way the socket keeps the uwsgi protocol off every network: only processes in the "
-        f"django group can reach it (mode 0660), where a TCP port must be kept to loopback. At the median the "
+        f"{socket_text} Either way the socket keeps the uwsgi protocol off every network: only processes in its "
+        f"own group, dockerable-socket (nginx's workers), can reach it (mode 0660), where a TCP port must be kept to "
+        f"loopback. At the median the "
         f"shipped image answered in {medians[SHIPPED]['/ping']['p50_ms']:.1f} ms on /ping and its p99 was "
         f"{medians[SHIPPED]['/ping']['p99_ms']:.0f} ms, with {plan['connections']} clients sharing {threads} "
         f"threads. {recycling_text}",
