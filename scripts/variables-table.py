@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes the README's table of role variables from their one source: defaults/main.yml (the
-default), meta/argument_specs.yml (the meaning, the type, the choices) and vars/main.yml's
-__django_dockerable_rules (the rule preflight checks). tests/role/test_argument_spec.py fails when the
-README's table differs from this.
+default), meta/argument_specs.yml's preflight entry point, which has every variable (the meaning, the
+type, the choices) and vars/main.yml's __django_dockerable_rules (the rule preflight checks).
+tests/role/test_argument_spec.py fails when the README's table differs from this.
 
     scripts/variables-table.py           print the table
     scripts/variables-table.py --write   replace the table in README.md
@@ -75,7 +75,7 @@ def _owned():
 
 def table():
     defaults = yaml.safe_load((ROLE / "defaults/main.yml").read_text())
-    options = yaml.safe_load((ROLE / "meta/argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+    options = yaml.safe_load((ROLE / "meta/argument_specs.yml").read_text())["argument_specs"]["preflight"]["options"]
     rules = yaml.safe_load((ROLE / "vars/main.yml").read_text())["__django_dockerable_rules"]
     rows = []
     for name, option in options.items():

@@ -12,7 +12,7 @@ from ansible_helpers import ROOT, ansible_playbook
 from helpers import docker
 
 ROLE = ROOT / "roles/django_dockerable"
-OPTIONS = yaml.safe_load((ROLE / "meta/argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+OPTIONS = yaml.safe_load((ROLE / "meta/argument_specs.yml").read_text())["argument_specs"]["preflight"]["options"]
 RULES = yaml.safe_load((ROLE / "vars/main.yml").read_text())["__django_dockerable_rules"]
 # The formats the image checks too, as vars/main.yml reads them.
 SHARED = dict(re.findall(r"^DOCKERABLE_RULE_([A-Z_]+)='(.*)'$", (ROOT / "app/dockerable/rules.env").read_text(), re.M))

@@ -312,18 +312,18 @@ def _rule_problem(rule, value):
     return None
 
 
-def django_dockerable_rule_errors(options, values, rules, others=None):
-    """The messages for the variables whose value breaks its rule: ``options`` is
-    meta/argument_specs.yml's options (a text variable must be text: the specification would turn a
-    list into its text), ``values`` their values in the same order, ``rules`` vars/main.yml's
-    __django_dockerable_rules, ``others`` the values of the variables that rules' ``when`` refer to.
-    Each message names the variable, its value (never a secret's, nor a dictionary's values) and the
-    rule."""
+def django_dockerable_rule_errors(values, rules, text=(), secrets=(), others=None):
+    """The messages for the variables whose value breaks its rule: ``values`` maps each variable that
+    preflight checks to its value, ``rules`` is vars/main.yml's __django_dockerable_rules, ``text``
+    the variables that must be text (type str in meta/argument_specs.yml: Ansible's own validation
+    accepts a list or a number there, as its text), ``secrets`` those whose value no message shows
+    (no_log), ``others`` the values of the variables that rules' ``when`` refer to. Each message names
+    the variable, its value (never a secret's, nor a dictionary's values) and the rule."""
     others = others or {}
     errors = []
-    for (name, option), value in zip(options.items(), values, strict=True):
-        secret = option.get("no_log", False)
-        if option.get("type") == "str" and not isinstance(value, str):
+    for name, value in values.items():
+        secret = name in secrets
+        if name in text and not isinstance(value, str):
             errors.append(f"{name} is {'not text' if secret else _shown(value)}: it must be text.")
             continue
         rule = rules.get(name)
