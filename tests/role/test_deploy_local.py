@@ -6,7 +6,12 @@ request. The site answers, a second run changes nothing, rollback.yml returns th
 never answers a request and leaves the previous one serving, even after `docker restart`, a
 rotated secret reaches the running site, a second deploy started meanwhile stops before it changes
 anything, two projects on one host prune and roll back independently, and the secret key appears
-nowhere it should not (not even with -vvv --diff)."""
+nowhere it should not (not even with -vvv --diff).
+
+One environment serves every test of this module (a deploy takes most of a minute), but no test relies
+on another having run: the `deployment` fixture makes the first deploy once, and each test starts
+from whatever release serves then (one of the inventory's configuration: each test leaves it so),
+making what else it needs itself. Any one of them runs alone (`pytest -k <name>`)."""
 
 import json
 import re
@@ -18,6 +23,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import urllib3
@@ -156,16 +162,33 @@ BROKEN_MIDDLEWARE = [
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory, image):
-    deployment = Deployment(tmp_path_factory.mktemp("deploy") / "srv", tmp_path_factory.mktemp("vars"), PROJECT, PORT)
-    yield deployment
-    deployment.remove()
+def environment(tmp_path_factory, image):
+    """The project's `local` environment, not deployed yet; removed at the end."""
+    environment = Deployment(tmp_path_factory.mktemp("deploy") / "srv", tmp_path_factory.mktemp("vars"), PROJECT, PORT)
+    yield environment
+    environment.remove()
     for tag in BUILT:
         docker("image", "rm", f"django-dockerable:{tag}", check=False)
 
 
 @pytest.fixture(scope="module")
-def other(tmp_path_factory, deployment):
+def first_deploy(environment):
+    """The environment's first deploy, with -vvv --diff: its output, release and secret key."""
+    result = environment.run("deploy.yml", "-vvv", "--diff")
+    assert result.returncode == 0, result.stdout[-4000:]
+    return SimpleNamespace(result=result, release=environment.current(), secret_key=environment.secret_key)
+
+
+@pytest.fixture
+def deployment(environment, first_deploy):
+    """The environment, deployed: a healthy release serves (whichever the tests before left)."""
+    assert environment.page() == environment.current()
+    assert not environment.lock.exists()
+    return environment
+
+
+@pytest.fixture(scope="module")
+def other(tmp_path_factory, environment):
     """A second project on the same host, sharing the image name."""
     other = Deployment(tmp_path_factory.mktemp("other") / "srv", tmp_path_factory.mktemp("vars"), OTHER_PROJECT,
                        OTHER_PORT)  # fmt: skip
@@ -173,21 +196,17 @@ def other(tmp_path_factory, deployment):
     other.remove()
 
 
-def test_first_deploy_serves_the_site_and_hides_the_secret(deployment, image):
-    result = deployment.run("deploy.yml", "-vvv", "--diff")
-    assert result.returncode == 0, result.stdout[-4000:]
-    release = deployment.current()
+def test_first_deploy_serves_the_site_and_hides_the_secret(deployment, first_deploy, image):
+    result, release, secret = first_deploy.result, first_deploy.release, first_deploy.secret_key
     assert release.startswith(image.split(":")[-1] + "-")
-    assert deployment.page() == release
     assert f"deploy release={release} previous=none changed=image,configuration result=ok" in deployment.audit()
-    assert deployment.releases() == [release]
+    assert release in deployment.releases()
     assert image_exists(f"{PROJECT}-local/release:{release}")
 
     # The archive it shipped is gone from the controller (and the host).
     assert [path for path in Path(tempfile.gettempdir()).glob("django-dockerable-*") if path.is_dir()] == []
     assert not list(Path("/var/tmp").glob("django-dockerable-*.tar"))
 
-    secret = deployment.secret_key
     assert secret not in result.stdout
     assert secret not in docker("inspect", deployment.container, f"{PROJECT}-local-edge").stdout
     assert secret not in docker("image", "inspect", image).stdout
@@ -198,15 +217,25 @@ def test_first_deploy_serves_the_site_and_hides_the_secret(deployment, image):
     secrets_file = deployment.env_dir / "releases" / release / "settings/secrets.json"
     assert json.loads(secrets_file.read_text())["django_secret_key"] == secret
     assert oct(secrets_file.stat().st_mode & 0o777) == "0o640"
-    assert not deployment.lock.exists()
 
 
 def test_second_deploy_changes_nothing(deployment):
+    # The inventory's release first (another test may have left another one serving), then again.
+    result = deployment.run()
+    assert result.returncode == 0, result.stdout[-4000:]
     before = deployment.current()
     result = deployment.run()
     assert result.returncode == 0, result.stdout[-4000:]
     assert recap(result.stdout)["changed"] == 0, result.stdout[-4000:]
     assert deployment.current() == before
+    # Nothing was shipped, written or migrated again, and the site was still checked through its port.
+    tasks = "".join(path.read_text() for path in (ROOT / "roles/django_dockerable/tasks").glob("*.yml"))
+    health = r"TASK \[django_dockerable : Wait for /healthz with Host localhost\][^\n]*\nok: \[local\]"
+    assert re.search(health, result.stdout), result.stdout[-4000:]
+    skipped_tasks = ("Pull the image", "Copy the archive to the host", "Write the release's files")
+    for skipped in (*skipped_tasks, "Check for unapplied migrations"):
+        assert f"- name: {skipped}\n" in tasks
+        assert not re.search(rf"TASK \[django_dockerable : {re.escape(skipped)}\][^\n]*\n(ok|changed):", result.stdout)
     assert not deployment.lock.exists()
 
 
@@ -238,8 +267,8 @@ def test_a_configuration_change_alone_is_a_new_release_and_rolls_back(deployment
     assert deployment.page() == second
     assert deployment.answers("other.test")
 
-    # Deploying the first configuration again is the first release again.
-    result = deployment.run()
+    # Deploying the first configuration again (the same image) is the first release again.
+    result = deployment.run(release=first.split("-")[0])
     assert result.returncode == 0, result.stdout[-4000:]
     assert deployment.current() == first and deployment.page() == first
     assert not deployment.lock.exists()
@@ -406,7 +435,14 @@ def test_a_second_deploy_started_meanwhile_stops_before_any_change(deployment, t
     assert not deployment.lock.exists()
 
 
-def test_old_releases_are_pruned(deployment):
+def test_old_releases_are_pruned(deployment, tmp_path):
+    # At least three releases on the host (the tests before may have left them).
+    for colour in ("#a00", "#b00", "#c00"):
+        if len(deployment.releases()) > 2:
+            break
+        source, _ = source_copy(tmp_path / colour[1:], restyle(colour))
+        result = deployment.run(source=source)
+        assert result.returncode == 0, result.stdout[-4000:]
     current, previous = deployment.current(), deployment.previous()
     assert len(deployment.releases()) > 2
     removed = [name for name in deployment.releases() if name not in (current, previous)]
