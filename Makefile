@@ -37,9 +37,8 @@ pytest: collections
 	pytest
 
 # Multi-host scenarios: hosts with their own Docker engines, Pebble, a shared PostgreSQL; all of them,
-# or those named in SCENARIOS. (molecule/bench is the world of the deploy and downtime benchmarks,
-# not a test.)
-ALL_SCENARIOS := $(shell ls molecule | grep -vE '^(shared|images|bench)$$')
+# or those named in SCENARIOS. (The world of the deploy and downtime benchmarks is bench/molecule/.)
+ALL_SCENARIOS := $(shell ls molecule | grep -vE '^(shared|images)$$')
 SCENARIOS ?= $(ALL_SCENARIOS)
 molecule: collections
 	@for scenario in $(SCENARIOS); do \

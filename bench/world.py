@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 
 import common
+import yaml
 
 SCENARIO = "bench"
 DOMAIN = "bench.test"
@@ -35,7 +36,7 @@ DATABASE_USER = "site"
 BALANCER = f"lb.{DOMAIN}"
 # The name the balancer sends to both hosts (django_dockerable_extra_allowed_hosts in the scenario).
 SITE_NAME = f"www.{DOMAIN}"
-SCENARIO_DIR = common.ROOT / "molecule" / SCENARIO
+SCENARIO_DIR = common.ROOT / "bench" / "molecule" / SCENARIO
 INVENTORY = SCENARIO_DIR / "inventory" / "hosts.yml"
 PROJECT = "django-dockerable"
 # A code-only change: one line of the stylesheet, distinct for every release.
@@ -43,25 +44,18 @@ CHANGED_FILE = Path("app/pages/static/pages/site.css")
 # A release that never becomes healthy: its WSGI module cannot be imported.
 BROKEN_FILE = Path("app/project/wsgi.py")
 
-# Role task files -> the deploy phase they belong to (anything else: "other": preflight checks, includes,
-# pruning, Ansible's own start-up).
+# The deploy's phases, named by the tasks of playbooks/deploy.yml that run them (the playbook's steps,
+# as the README's "How it is built" lists them): each task of the role counts for the step that runs
+# it. The rest (the checks, the lock, finding Docker, Ansible's own start-up) is "other". Read at each
+# deploy, so a renamed step fails the benchmark instead of moving its time to "other".
+PLAYBOOK = common.ROOT / "playbooks" / "deploy.yml"
 PHASES = {
-    "build.yml": "build",
-    "ship.yml": "ship",
-    "ship-archive.yml": "ship",
-    "ship-registry.yml": "ship",
-    "configure.yml": "configure",
-    "edge.yml": "configure",
-    "migrate.yml": "migrate",
-    "rollout.yml": "switch",
-    "switch-hosts.yml": "switch",
-    "switch-batch.yml": "switch",
-    "lock.yml": "other",
-    "unlock.yml": "other",
-    "wait-healthy.yml": "switch",
-    "wait-direct.yml": "switch",
-    "edge-switch.yml": "switch",
-    "audit.yml": "switch",
+    "Build the image": "build",
+    "Ship the image": "ship",
+    "Write the release": "configure",
+    "Start the edge and the bundled database": "configure",
+    "Run the migrations once for the environment": "migrate",
+    "Switch the hosts, a batch at a time": "switch",
 }
 PHASE_ORDER = ["build", "ship", "configure", "migrate", "switch", "other"]
 
@@ -77,6 +71,8 @@ def _env():
         "PATH": f"{_bin_dir()}:{os.environ.get('PATH', '')}",
         "ANSIBLE_ROLES_PATH": str(common.ROOT / "roles"),
         "ANSIBLE_VAULT_IDENTITY_LIST": f"{ENVIRONMENT}@{SCENARIO_DIR / 'vault-password'}",
+        # The world's scenario lives under bench/, not among the tests' (molecule/).
+        "MOLECULE_GLOB": str(SCENARIO_DIR.parent.relative_to(common.ROOT) / "*" / "molecule.yml"),
         "ANSIBLE_FORCE_COLOR": "false",
         "ANSIBLE_NOCOLOR": "true",
     }
@@ -336,20 +332,42 @@ def deploy(label, mode, source=None, limit=ENVIRONMENT, playbook="deploy.yml", e
     return summary
 
 
+def _playbook_steps():
+    """The names of playbooks/deploy.yml's tasks, blocks included; fails when a step of PHASES is gone."""
+    plays = yaml.safe_load(PLAYBOOK.read_text())
+    names = set()
+
+    def walk(tasks):
+        for task in tasks or []:
+            names.add(task.get("name"))
+            for key in ("block", "rescue", "always"):
+                walk(task.get(key))
+
+    for play in plays:
+        walk(play.get("tasks"))
+    missing = sorted(set(PHASES) - names)
+    if missing:
+        raise RuntimeError(f"bench/world.py PHASES names steps that {PLAYBOOK} no longer has: {missing}")
+
+
 def _phases(events, wall):
-    """Attributes the time from each task's start to the next task's start to the phase of the task's file."""
+    """Attributes the time from each task's start to the next task's start to the phase of the playbook step
+    that runs the task (the last task of playbooks/deploy.yml itself that started before it)."""
+    _playbook_steps()
     starts = [
-        (_timestamp(e["_timestamp"]), e["task"]["path"])
+        (_timestamp(e["_timestamp"]), e["task"]["name"], e["task"]["path"])
         for e in events
         if e.get("_event") in ("v2_playbook_on_task_start", "v2_playbook_on_handler_task_start")
     ]
     end = next((_timestamp(e["_timestamp"]) for e in events if e.get("_event") == "v2_playbook_on_stats"), None)
     phases = dict.fromkeys(PHASE_ORDER, 0.0)
-    for (start, path), following in zip(starts, [s for s, _ in starts[1:]] + [end], strict=True):
+    phase = "other"
+    for (start, name, path), following in zip(starts, [s for s, _, _ in starts[1:]] + [end], strict=True):
+        if Path(path.rsplit(":", 1)[0]) == PLAYBOOK:
+            phase = PHASES.get(name, "other")
         if following is None:
             continue
-        name = Path(path.rsplit(":", 1)[0]).name
-        phases[PHASES.get(name, "other")] += (following - start).total_seconds()
+        phases[phase] += (following - start).total_seconds()
     # What the events do not cover (Ansible's start-up, reading the inventory and the vault) is "other".
     phases["other"] += max(0.0, wall - sum(phases.values()))
     return {name: round(seconds, 2) for name, seconds in phases.items()}
