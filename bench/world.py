@@ -348,12 +348,13 @@ def _playbook_steps():
     missing = sorted(set(PHASES) - names)
     if missing:
         raise RuntimeError(f"bench/world.py PHASES names steps that {PLAYBOOK} no longer has: {missing}")
+    return names
 
 
 def _phases(events, wall):
     """Attributes the time from each task's start to the next task's start to the phase of the playbook step
     that runs the task (the last task of playbooks/deploy.yml itself that started before it)."""
-    _playbook_steps()
+    steps = _playbook_steps()
     starts = [
         (_timestamp(e["_timestamp"]), e["task"]["name"], e["task"]["path"])
         for e in events
@@ -363,7 +364,8 @@ def _phases(events, wall):
     phases = dict.fromkeys(PHASE_ORDER, 0.0)
     phase = "other"
     for (start, name, path), following in zip(starts, [s for s, _, _ in starts[1:]] + [end], strict=True):
-        if Path(path.rsplit(":", 1)[0]) == PLAYBOOK:
+        # A step of the playbook itself (Ansible reports the argument checks it adds there too).
+        if Path(path.rsplit(":", 1)[0]) == PLAYBOOK and name in steps:
             phase = PHASES.get(name, "other")
         if following is None:
             continue
