@@ -91,7 +91,9 @@ export NGINX_CLIENT_MAX_BODY_SIZE=${NGINX_CLIENT_MAX_BODY_SIZE:-10m}
 [[ $NGINX_CLIENT_MAX_BODY_SIZE =~ ^$DOCKERABLE_RULE_SIZE$ ]] \
   || fail "NGINX_CLIENT_MAX_BODY_SIZE must be a size such as 512k, 10m or 1g (got '$NGINX_CLIENT_MAX_BODY_SIZE')"
 
-# nginx reaches uWSGI through its Unix socket (uwsgi.ini: who may use it).
+# nginx reaches uWSGI through its Unix socket (uwsgi.ini: who may use it). The path is written out on
+# both lines, not shared: the serving benchmark's TCP variant (bench/images/tcp) rewrites these two
+# lines as they are.
 uwsgi_socket=/run/uwsgi/app.sock
 upstream=unix:/run/uwsgi/app.sock
 export DOCKERABLE_UWSGI_SOCKET=$uwsgi_socket # uwsgi.ini's socket; nginx's upstream is written below
