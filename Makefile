@@ -47,7 +47,7 @@ molecule: collections
 	  echo "molecule: scenario $$scenario passed in $$(( $$(date +%s) - started )) s"; \
 	done
 
-# Benchmarks on demand (bench/results/*.json, docs/benchmarks.md); under 20 minutes here.
+# Benchmarks on demand (bench/results/*.json, docs/benchmarks.md); about 35 minutes here.
 bench: collections
 	pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	python bench/run.py

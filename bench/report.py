@@ -9,7 +9,7 @@ ORDER = ["serving", "image", "startup", "deploy", "downtime"]
 
 INTRO = """# Benchmarks
 
-What the image and the role cost and save, measured by `make bench` on one machine (under 20 minutes;
+What the image and the role cost and save, measured by `make bench` on one machine (about 35 minutes;
 `python bench/run.py serving startup` runs some of them). The raw runs, medians, ratios and the machine
 are in `bench/results/*.json`, the plots in `docs/benchmarks/`, and `bench/report.py` writes this page
 from them: its paragraphs are generated from the numbers, so they stay true when the benchmarks are run
