@@ -125,11 +125,10 @@ def base_image():
     return last_line(sh("scripts/base-image.sh"))
 
 
-def build_ca_certs():
-    """This machine's own CA certificates (PEM), which a build stage that reaches the package index
-    must trust (a TLS-inspecting proxy, say): what scripts/build-image.sh passes as BUILD_CA_CERTS."""
-    files = sorted(Path("/usr/local/share/ca-certificates").rglob("*.crt"))
-    return "".join(path.read_text() for path in files if path.is_file())
+def build_plan(source=None):
+    """How this machine builds the image (scripts/build-plan.sh: the base image, the release id, the
+    build arguments with this machine's own CA certificates), for the source in `source`/app."""
+    return json.loads(sh("scripts/build-plan.sh", env={"SOURCE_DIR": str(source)} if source else None).stdout)
 
 
 def bench_environment(directory, name="bench"):

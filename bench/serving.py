@@ -95,10 +95,7 @@ def build_gunicorn_image(shipped):
             "--python-version", python.stdout.strip(), "--no-compile", "-r", context / "requirements.txt",
         )  # fmt: skip
         tag = f"{common.PREFIX}gunicorn:{shipped.rsplit(':', 1)[1]}"
-        common.docker(
-            "build", "--quiet", "--build-arg", f"APP_IMAGE={shipped}", "--tag", tag, context,
-            env={"DOCKER_BUILDKIT": "0"},
-        )  # fmt: skip
+        common.docker("buildx", "build", "--quiet", "--build-arg", f"APP_IMAGE={shipped}", "--tag", tag, context)
         return tag
     finally:
         shutil.rmtree(context, ignore_errors=True)
@@ -107,9 +104,7 @@ def build_gunicorn_image(shipped):
 def build_tcp_image(shipped):
     """bench/images/tcp on top of the shipped image: nginx reaches uWSGI on 127.0.0.1:8001."""
     tag = f"{common.PREFIX}tcp:{shipped.rsplit(':', 1)[1]}"
-    common.docker(
-        "build", "--quiet", "--build-arg", f"APP_IMAGE={shipped}", "--tag", tag, TCP, env={"DOCKER_BUILDKIT": "0"},
-    )  # fmt: skip
+    common.docker("buildx", "build", "--quiet", "--build-arg", f"APP_IMAGE={shipped}", "--tag", tag, TCP)
     return tag
 
 

@@ -32,3 +32,4 @@ fi
 
 scripts/ensure-docker.sh
 scripts/ensure-compose.sh
+scripts/ensure-buildx.sh

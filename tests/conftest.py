@@ -174,6 +174,7 @@ def site(image, containers, sqlite_env):
 def postgres_image(base_image):
     tag = "django-dockerable-postgres:test"
     docker(
+        "buildx",
         "build",
         "--quiet",
         "--build-arg",
@@ -181,7 +182,6 @@ def postgres_image(base_image):
         "--tag",
         tag,
         str(ROOT / "tests/images/postgres"),
-        env={**os.environ, "DOCKER_BUILDKIT": "0"},
     )
     return tag
 
@@ -226,9 +226,8 @@ def pebble(base_image, network, tmp_path_factory):
     tag = "dockerable-test-pebble:latest"
     name = "acme.pebble.test"
     docker(
-        "build", "--quiet", "--build-arg", f"BASE_IMAGE={base_image}", "--build-arg", f"PEBBLE_NAME={name}",
+        "buildx", "build", "--quiet", "--build-arg", f"BASE_IMAGE={base_image}", "--build-arg", f"PEBBLE_NAME={name}",
         "--file", str(ROOT / "molecule/images/pebble/Dockerfile"), "--tag", tag, str(ROOT / "molecule/images"),
-        env={**os.environ, "DOCKER_BUILDKIT": "0"},
     )  # fmt: skip
     docker("rm", "--force", name, check=False)
     docker("run", "--detach", "--name", name, "--network", network, "--network-alias", name, tag)

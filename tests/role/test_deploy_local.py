@@ -327,6 +327,25 @@ def test_a_failing_image_leaves_the_previous_release_serving(deployment, tmp_pat
     assert docker("ps", "--all", "-q", "--filter", f"name=^{PROJECT}-local-{broken}").stdout.strip() == ""
 
 
+def test_a_source_that_does_not_build_stops_the_deploy_before_any_change(deployment, tmp_path):
+    first, releases = deployment.current(), deployment.releases()
+
+    def break_the_build(app):
+        dockerfile = app / "dockerable/Dockerfile"
+        # What the step prints differs from its text, which the build's error quotes too.
+        dockerfile.write_text(dockerfile.read_text() + "RUN printf 'this %s does not build\\n' source >&2 && exit 3\n")
+
+    source, tag = source_copy(tmp_path, break_the_build)
+    result = deployment.run(source=source)
+    assert result.returncode != 0
+    assert f"The image django-dockerable:{tag} did not build on the controller" in text(result), result.stdout[-4000:]
+    assert "this source does not build" in text(result), result.stdout[-4000:]
+    assert not image_exists(f"django-dockerable:{tag}")
+    assert deployment.current() == first and deployment.page() == first
+    assert deployment.releases() == releases
+    assert not deployment.lock.exists()
+
+
 def test_a_configuration_that_breaks_the_settings_leaves_the_previous_release_serving(deployment):
     first = deployment.current()
     # The migrations load the new settings first: the deploy stops there, before any switch.
