@@ -184,7 +184,7 @@ def remove_images(*references):
 
 
 def dangling_images():
-    """Untagged images (e.g. the builder stage the legacy builder leaves behind after a build)."""
+    """Untagged images (e.g. the one a rebuild took the tag from)."""
     return set(docker("images", "--quiet", "--no-trunc", "--filter", "dangling=true").stdout.split())
 
 

@@ -136,8 +136,7 @@ def run(quick):
         }
     finally:
         common.remove_images(*tags)
-        # The legacy builder leaves each multi-stage build's builder stage behind, untagged, and a
-        # re-tagged image too.
+        # An image whose tag a rebuild took stays behind, untagged.
         common.remove_images(*(common.dangling_images() - dangling))
         shutil.rmtree(source, ignore_errors=True)
 
