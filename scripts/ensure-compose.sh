@@ -7,6 +7,6 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 if ! docker compose version >/dev/null 2>&1; then
-  install_cli_plugin docker-compose docker-compose "Compose v2 (docker compose)"
+  install_cli_plugin docker-compose docker-compose "Compose v2 (docker compose)" 2.
 fi
 docker compose version

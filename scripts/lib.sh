@@ -19,19 +19,19 @@ install_packages() {
   apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-# install_cli_plugin PACKAGE PLUGIN WHAT: makes the docker CLI plugin PLUGIN (docker-compose,
-# docker-buildx) work on this Debian machine, as root. Installs the Debian package PACKAGE when this
-# Debian has it (Debian 13 and later); Debian 12 has not, so there the plugin's binary is taken from
-# Debian 13's package, installed in a throw-away container of the base image (base-image.sh), and
-# copied to /usr/local/lib/docker/cli-plugins. WHAT names it in messages.
+# install_cli_plugin PACKAGE PLUGIN WHAT [VERSION]: makes the docker CLI plugin PLUGIN (docker-compose,
+# docker-buildx) work on this Debian machine, as root. Installs this Debian's package PACKAGE when it
+# has one whose version starts with VERSION (any version if none is given); where it has not (Debian
+# 12), the plugin's binary comes from Debian 13's package, installed in a throw-away container of the
+# base image (base-image.sh), and is copied to /usr/local/lib/docker/cli-plugins. WHAT names it in messages.
 install_cli_plugin() {
-  local package=$1 plugin=$2 what=$3 candidate base target=/usr/local/lib/docker/cli-plugins
+  local package=$1 plugin=$2 what=$3 version=${4:-} candidate base target=/usr/local/lib/docker/cli-plugins
   if [ "$(id -u)" -ne 0 ]; then
     log "$what is missing: install Debian's $package (Debian 13 or later) or Docker's ${plugin}-plugin as root, then run again"
     exit 1
   fi
   candidate=$(apt-cache policy "$package" 2>/dev/null | awk '/Candidate:/ {print $2}')
-  if [ -n "$candidate" ] && [ "$candidate" != "(none)" ] && [ "${plugin}:${candidate%%.*}" != "docker-compose:1" ]; then
+  if [ -n "$candidate" ] && [ "$candidate" != "(none)" ] && [[ $candidate == "$version"* ]]; then
     install_packages "Debian's $what ($candidate)" "$package"
     return
   fi
