@@ -56,13 +56,12 @@ bench: collections
 bench-quick: collections
 	python bench/run.py --quick serving
 
-# The README's test command: the linters, the image once (cold on a new machine; pytest then reuses
-# the cache), then two streams side by side (each line prefixed with its name): pytest then the bare
-# scenario (bare.test), and the short serving benchmark then the scenarios of staging.test, one at a
-# time (they share names). The streams share this machine's Docker engine and nothing on it
+# The README's test command: the linters, the image once (cold on a new machine), then two streams
+# side by side (each line prefixed with its name): pytest then the bare scenario (bare.test), and the
+# short serving benchmark then the scenarios of staging.test, one at a time (they share names). The streams share this machine's Docker engine and nothing on it
 # (container, network and image names).
 STAGING_SCENARIOS := $(filter-out bare,$(ALL_SCENARIOS))
 test: lint image
 	scripts/side-by-side.sh \
-	  pytest+bare "DOCKERABLE_COLD_BUILD=0 $(MAKE) --no-print-directory pytest && $(MAKE) --no-print-directory molecule SCENARIOS=bare" \
+	  pytest+bare "$(MAKE) --no-print-directory pytest && $(MAKE) --no-print-directory molecule SCENARIOS=bare" \
 	  bench+staging "$(MAKE) --no-print-directory bench-quick && $(MAKE) --no-print-directory molecule SCENARIOS='$(STAGING_SCENARIOS)'"

@@ -6,8 +6,7 @@
 # (false: the tag existed, nothing was built). What it does is said on stderr.
 #
 # Environment: IMAGE_NAME, BASE_IMAGE, SOURCE_DIR as in build-plan.sh, and
-#   FORCE_BUILD  1 to build even when the tag exists
-#   NO_CACHE     1 to build every layer anew (a cold build)
+#   FORCE_BUILD  1 to build even when the tag exists (from the build cache, as always)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/lib.sh
@@ -34,9 +33,7 @@ fi
 
 log "building $reference"
 started=$(date +%s)
-cache=()
-if [ "${NO_CACHE:-0}" = 1 ]; then cache=(--no-cache); fi
-docker buildx build --quiet "${cache[@]}" "${build_args[@]}" \
+docker buildx build --quiet "${build_args[@]}" \
   --file "$context/$dockerfile" --tag "$reference" "$context" >/dev/null
 log "built $reference in $(($(date +%s) - started)) s"
 printf '{"image": "%s", "built": true}\n' "$reference"
