@@ -14,11 +14,13 @@ import http.client
 import json
 import os
 import platform
+import posixpath
 import secrets
 import socket
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -181,6 +183,37 @@ def remove_containers(*names):
 def remove_images(*references):
     for reference in references:
         docker("image", "rm", "--force", reference, check=False)
+
+
+def layers(reference):
+    """An image's layers, the oldest first: [(diff id, bytes)], bytes being the layer's uncompressed
+    tar in `docker save` (BuildKit leaves no intermediate images, so `docker history` names no layer)."""
+    diff_ids = json.loads(docker("image", "inspect", "-f", "{{json .RootFS.Layers}}", reference).stdout)
+    sizes, links, manifest = {}, {}, None
+    with (
+        subprocess.Popen(["docker", "save", reference], stdout=subprocess.PIPE) as saving,
+        tarfile.open(fileobj=saving.stdout, mode="r|") as archive,
+    ):
+        for member in archive:
+            if member.name == "manifest.json":
+                manifest = json.load(archive.extractfile(member))
+            elif member.issym():  # a layer that the image holds twice
+                target = posixpath.join(posixpath.dirname(member.name), member.linkname)
+                links[member.name] = posixpath.normpath(target)
+            elif member.isfile():
+                sizes[member.name] = member.size
+    if saving.returncode != 0 or manifest is None:
+        raise RuntimeError(f"docker save {reference} failed (exit {saving.returncode})")
+    paths = [links.get(path, path) for path in manifest[0]["Layers"]]
+    return list(zip(diff_ids, (sizes[path] for path in paths), strict=True))
+
+
+def new_layers(before, after):
+    """The layers of image `after` that image `before` lacks (what a code-only change added):
+    {count, bytes} (uncompressed)."""
+    known = {layer for layer, _ in layers(before)}
+    fresh = [size for layer, size in layers(after) if layer not in known]
+    return {"count": len(fresh), "bytes": sum(fresh)}
 
 
 def dangling_images():

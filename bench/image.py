@@ -82,18 +82,6 @@ def packages(reference):
     return {"debian_packages": len(listed), "compiler": "gcc" in listed}
 
 
-def new_layers(before, after):
-    """Layers of `after` that `before` lacks (what a code-only change adds): {count, bytes}."""
-
-    def history(reference):
-        rows = common.docker("history", "--no-trunc", "--human=false", "--format", "{{.ID}}\t{{.Size}}", reference)
-        return [row.split("\t") for row in rows.stdout.splitlines()]
-
-    known = {layer for layer, _ in history(before)}
-    fresh = [int(layer_size) for layer, layer_size in history(after) if layer not in known and layer_size != "0"]
-    return {"count": len(fresh), "bytes": sum(fresh)}
-
-
 def run(quick):
     cold = not quick
     rebuilds = QUICK_REBUILDS if quick else FULL_REBUILDS
@@ -140,7 +128,7 @@ def run(quick):
                 f"original in {times['original_code_change'][-1]:.1f} s"
             )
             for name, reference in (("shipped", shipped_changed), ("original", original_changed)):
-                changes[name].append(new_layers(previous[name], reference))
+                changes[name].append(common.new_layers(previous[name], reference))
                 previous[name] = image_id(reference)
 
         images = {

@@ -254,16 +254,7 @@ def base_release():
 def new_layers(before, after):
     """Layers of the controller's image of release `after` that release `before` lacks: {count, bytes}
     (uncompressed), what a code-only change added."""
-
-    def history(release):
-        rows = common.docker(
-            "history", "--no-trunc", "--human=false", "--format", "{{.ID}}\t{{.Size}}", f"{PROJECT}:{release}"
-        )
-        return [row.split("\t") for row in rows.stdout.splitlines()]
-
-    known = {layer for layer, _ in history(before)}
-    fresh = [int(size) for layer, size in history(after) if layer not in known and size != "0"]
-    return {"count": len(fresh), "bytes": sum(fresh)}
+    return common.new_layers(f"{PROJECT}:{before}", f"{PROJECT}:{after}")
 
 
 def _timestamp(value):
