@@ -130,7 +130,8 @@ def base_image():
 def build_plan(source=None):
     """How this machine builds the image (scripts/build-plan.sh: the base image, the release id, the
     build arguments with this machine's own CA certificates), for the source in `source`/app."""
-    return json.loads(sh("scripts/build-plan.sh", env={"SOURCE_DIR": str(source)} if source else None).stdout)
+    env = {"FORCE_BUILD": "1", **({"SOURCE_DIR": str(source)} if source else {})}
+    return json.loads(sh("scripts/build-plan.sh", env=env).stdout)
 
 
 def bench_environment(directory, name="bench"):

@@ -13,19 +13,19 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 plan=$("$here/build-plan.sh")
-# The plan as NUL-separated words: the reference, the context, the Dockerfile, then each build arg
-# (a CA certificate's lines stay in one word).
+# The plan as NUL-separated words: the reference, whether it exists, the context, the Dockerfile,
+# then each build arg (a CA certificate's lines stay in one word).
 mapfile -d '' -t words < <(python3 -c '
 import json, sys
 plan = json.loads(sys.argv[1])
-words = [plan["name"] + ":" + plan["tag"], plan["context"], plan["dockerfile"]]
+words = [plan["name"] + ":" + plan["tag"], str(plan["exists"]).lower(), plan["context"], plan["dockerfile"]]
 words += [f"{key}={value}" for key, value in plan["args"].items()]
 sys.stdout.write("".join(word + "\0" for word in words))' "$plan")
-reference=${words[0]} context=${words[1]} dockerfile=${words[2]}
+reference=${words[0]} exists=${words[1]} context=${words[2]} dockerfile=${words[3]}
 build_args=()
-for arg in "${words[@]:3}"; do build_args+=(--build-arg "$arg"); done
+for arg in "${words[@]:4}"; do build_args+=(--build-arg "$arg"); done
 
-if [ "${FORCE_BUILD:-0}" != 1 ] && docker image inspect "$reference" >/dev/null 2>&1; then
+if [ "$exists" = true ] && [ "${FORCE_BUILD:-0}" != 1 ]; then
   log "$reference already exists: nothing to build"
   printf '{"image": "%s", "built": false}\n' "$reference"
   exit 0
