@@ -1,8 +1,8 @@
 """Image: the shipped image's size against the original's recipe, and what a build costs.
 
 The original recipe is one stage (bench/images/original/Dockerfile): the shipped image's contents
-plus the compilers, headers and pip that built them, on the same base. Both are built cold (from a
-copy of the base that no earlier build used, so no cache serves them) from a copy of app/, under
+plus the compilers, headers and pip that built them, on the same base. Both are built cold (on the
+base with one file more, unique to the run, so that no cache serves them) from a copy of app/, under
 throwaway names; then the shipped image is rebuilt with nothing changed, and both are rebuilt after
 a code-only change (one line of CSS) to see what layer caching saves. Cold builds download Debian
 packages and Python wheels, so they vary with the network; the full run builds each recipe once cold
@@ -38,12 +38,12 @@ def copy_source(directory):
 
 
 def fresh_base(base, directory):
-    """`base` under a new identity (one label more, not one byte): no earlier build on this machine
-    started from it, so every build from it is cold, without --no-cache (which would leave this
-    machine's build cache a second set of layers for the same steps, and later builds a mix of
-    both). Returns its tag."""
+    """`base` with one small file more, unique to this run: BuildKit's cache is keyed on the content
+    that a step starts from, so no earlier build on this machine serves a step built on it, and every
+    build from it is cold, without --no-cache (which would leave this machine's build cache a second
+    set of layers for the same steps, and later builds a mix of both). Returns its tag."""
     tag = f"{common.PREFIX}base:{uuid.uuid4().hex[:12]}"
-    (directory / "Dockerfile").write_text(f"FROM {base}\nLABEL io.django-dockerable.bench-base={tag}\n")
+    (directory / "Dockerfile").write_text(f"FROM {base}\nRUN echo {tag} >/etc/django-dockerable-bench-base\n")
     common.docker("buildx", "build", "--quiet", "--tag", tag, directory)
     return tag
 
