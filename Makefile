@@ -58,8 +58,8 @@ bench-quick: collections
 
 # The README's test command: the linters, the image once (cold on a new machine), then two streams
 # side by side (each line prefixed with its name): pytest then the bare scenario (bare.test), and the
-# short serving benchmark then the scenarios of staging.test, one at a time (they share names). The streams share this machine's Docker engine and nothing on it
-# (container, network and image names).
+# short serving benchmark then the scenarios of staging.test, one at a time (they share names). The
+# streams share this machine's Docker engine and nothing on it (container, network and image names).
 STAGING_SCENARIOS := $(filter-out bare,$(ALL_SCENARIOS))
 test: lint image
 	scripts/side-by-side.sh \

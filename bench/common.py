@@ -127,11 +127,10 @@ def base_image():
     return last_line(sh("scripts/base-image.sh"))
 
 
-def build_plan(source=None):
+def build_plan(source):
     """How this machine builds the image (scripts/build-plan.sh: the base image, the release id, the
     build arguments with this machine's own CA certificates), for the source in `source`/app."""
-    env = {"FORCE_BUILD": "1", **({"SOURCE_DIR": str(source)} if source else {})}
-    return json.loads(sh("scripts/build-plan.sh", env=env).stdout)
+    return json.loads(sh("scripts/build-plan.sh", env={"FORCE_BUILD": "1", "SOURCE_DIR": str(source)}).stdout)
 
 
 def bench_environment(directory, name="bench"):

@@ -56,10 +56,9 @@ def build_shipped(source, base):
     return reference, time.monotonic() - started
 
 
-def build_original(source, tag, base):
+def build_original(source, tag, base, ca_certs):
     """The original recipe, built the way build-image.sh builds the shipped one (docker buildx, the
-    same base image and CA certificates); returns seconds."""
-    ca_certs = common.build_plan(source)["args"]["BUILD_CA_CERTS"]
+    same base image, and the CA certificates that its plan gives the builder); returns seconds."""
     started = time.monotonic()
     common.docker(
         "buildx", "build", "--quiet", "--build-arg", f"BASE_IMAGE={base}", "--build-arg", f"BUILD_CA_CERTS={ca_certs}",
@@ -94,6 +93,7 @@ def run(quick):
     built_from = base
     try:
         copy_source(source)
+        ca_certs = common.build_plan(source)["args"]["BUILD_CA_CERTS"]
         if cold:
             built_from = fresh_base(base, Path(tempfile.mkdtemp(dir=source)))
         common.log(f"image: building the shipped recipe {'cold' if cold else 'with the cache'} (base {built_from})")
@@ -107,7 +107,7 @@ def run(quick):
         original = f"{ORIGINAL_NAME}:before"
         tags.append(original)
         common.log(f"image: building the original recipe {'cold' if cold else 'with the cache'}")
-        original_cold = build_original(source, original, built_from)
+        original_cold = build_original(source, original, built_from, ca_certs)
         common.log(f"image: original built in {original_cold:.1f} s")
 
         # Code-only changes, each unique to this run so that no earlier build's layers can serve it. The
@@ -122,7 +122,7 @@ def run(quick):
             shipped_changed, seconds = build_shipped(source, built_from)
             tags.append(shipped_changed)
             times["shipped_code_change"].append(seconds)
-            times["original_code_change"].append(build_original(source, original_changed, built_from))
+            times["original_code_change"].append(build_original(source, original_changed, built_from, ca_certs))
             common.log(
                 f"image: code-only change {index + 1}: shipped rebuilt in {times['shipped_code_change'][-1]:.1f} s, "
                 f"original in {times['original_code_change'][-1]:.1f} s"

@@ -35,15 +35,9 @@ def pytest_report_header(config):
     return [f"docker: {docker('version', '-f', '{{.Server.Version}}', check=False).stdout.strip()}"]
 
 
-def _build(env=None):
+def _build():
     started = time.monotonic()
-    result = subprocess.run(
-        [str(ROOT / "scripts/build-image.sh")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=1800,
-    )
+    result = subprocess.run([str(ROOT / "scripts/build-image.sh")], capture_output=True, text=True, timeout=1800)
     if result.returncode != 0:
         pytest.fail(f"image build failed:\n{result.stdout}\n{result.stderr}")
     return json.loads(result.stdout)["image"], time.monotonic() - started
