@@ -37,7 +37,7 @@ mkdir -p "$(dirname "$1")"
     printf 'location @acme_peer_%d {\n' "$((index + 1))"
     printf '    set $dockerable_acme_peer "%s";\n' "$peer"
     printf '    proxy_pass http://$dockerable_acme_peer;\n'
-    printf '    include /app/dockerable/nginx-acme-relay.conf;\n'
+    printf '    include /opt/dockerable/nginx-acme-relay.conf;\n'
     printf '    error_page 400 403 404 500 502 503 504 = @acme_peer_%d;\n}\n' "$((index + 2))"
   done
   # After the last peer (or with none): the token is nowhere.

@@ -21,14 +21,14 @@ require_int() {
   export "$name=$((10#$value))"
 }
 
-cd /app
+cd "$DOCKERABLE_PROJECT_DIR" # where manage.py is (the Dockerfile sets it)
 # The formats that the role checks too, stated once.
 # shellcheck source=rules.env
-. /app/dockerable/rules.env
+. /opt/dockerable/rules.env
 
 # --- required -----------------------------------------------------------------------------------
 [ -n "${DJANGO_SETTINGS_MODULE:-}" ] \
-  || fail "DJANGO_SETTINGS_MODULE is required, e.g. project.settings.staging.settings (the environment's module mounted at /app/project/settings/staging/)"
+  || fail "DJANGO_SETTINGS_MODULE is required: the role's release settings (dockerable_release.settings, mounted at /opt/dockerable/python/dockerable_release/) or a module of the project's"
 [[ $DJANGO_SETTINGS_MODULE =~ ^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$ ]] \
   || fail "DJANGO_SETTINGS_MODULE must be a dotted Python module path (got '$DJANGO_SETTINGS_MODULE')"
 read -r -a server_names <<<"${NGINX_SERVER_NAME:-}"
@@ -152,9 +152,9 @@ fi
 dockerable-acme-peers /run/dockerable/nginx-acme-peers.conf || exit 64
 
 if [ "$proxy_protocol" = 1 ]; then
-  ln -sfn /app/dockerable/nginx-client-proxy.conf /run/dockerable/nginx-client.conf
+  ln -sfn /opt/dockerable/nginx-client-proxy.conf /run/dockerable/nginx-client.conf
 else
-  ln -sfn /app/dockerable/nginx-client-direct.conf /run/dockerable/nginx-client.conf
+  ln -sfn /opt/dockerable/nginx-client-direct.conf /run/dockerable/nginx-client.conf
 fi
 
 # --- the Django settings must load, as the user uWSGI runs as -----------------------------------
@@ -179,10 +179,10 @@ chown django:django /app/media /app/data
 # The database and anything else the app keeps: its user's only (nginx serves media/, not data/).
 chmod 0750 /app/data
 
-template=/app/dockerable/nginx-app.conf
+template=/opt/dockerable/nginx-app.conf
 health="http 8080"
 if [ "$TLS_MODE" = letsencrypt ]; then
-  template=/app/dockerable/nginx-app-ssl.conf
+  template=/opt/dockerable/nginx-app-ssl.conf
   health="https 8443"
   dockerable-tls prepare
 fi
@@ -237,6 +237,6 @@ done
 setpriv --reuid=nobody --regid=nogroup --clear-groups cat <>/run/dockerable/container.out &
 setpriv --reuid=nobody --regid=nogroup --clear-groups cat <>/run/dockerable/container.err >&2 &
 tagged_pipe /run/dockerable/supervisord.log supervisord root
-tagged_pipe /run/dockerable/django.log django django   # see project/logging.py
+tagged_pipe /run/dockerable/django.log django django   # see /opt/dockerable/python/dockerable/logging.py
 
 exec supervisord -c /etc/supervisor/supervisord.conf

@@ -5,7 +5,5 @@ from pages import views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
-    path("ping", views.ping, name="ping"),
     path("admin/", admin.site.urls),
 ]

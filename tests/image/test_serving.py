@@ -84,7 +84,7 @@ def test_the_page_shows_the_clients_address(site, network):
 
 def test_docker_healthcheck_reports_healthy(site):
     name, _ = site
-    result = docker("exec", name, "/usr/bin/python3", "/app/dockerable/healthcheck.py", check=False)
+    result = docker("exec", name, "/usr/bin/python3", "/opt/dockerable/healthcheck.py", check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert '"database": true' in result.stdout
 

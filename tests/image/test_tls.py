@@ -60,7 +60,7 @@ def test_https_answers_with_a_temporary_self_signed_certificate(tls_site):
     assert response.status == 200
     assert json.loads(response.data)["database"] is True
     # The container's own health check uses HTTPS too, and accepts the temporary certificate.
-    docker("exec", name, "/usr/bin/python3", "/app/dockerable/healthcheck.py")
+    docker("exec", name, "/usr/bin/python3", "/opt/dockerable/healthcheck.py")
 
 
 def test_tls_is_mozilla_intermediate(tls_site):
@@ -351,7 +351,7 @@ def behind_an_edge(image, containers, sqlite_env, **env):
     variables = {"DJANGO_SETTINGS_MODULE": module, "NGINX_SERVER_NAME": "site.test", "NGINX_PROXY_PROTOCOL": "1"}
     name = containers.run(image, *mount(env_dir, "sqlitetest"), env={**variables, **env})
     for _ in range(120):
-        if docker("exec", name, "/usr/bin/python3", "/app/dockerable/healthcheck.py", check=False).returncode == 0:
+        if docker("exec", name, "/usr/bin/python3", "/opt/dockerable/healthcheck.py", check=False).returncode == 0:
             break
         time.sleep(0.5)
     else:

@@ -92,7 +92,7 @@ def wrong_values(name):
 def test_the_image_and_the_role_read_the_same_formats(image):
     """rules.env, sourced by cmd.sh, is what the role's rules refer to."""
     assert set(SHARED) == {"HOST_NAME", "SIZE", "NETWORK", "EMAIL", "HTTPS_URL", "WORKERS", "HARAKIRI", "MAX_REQUESTS"}
-    text = docker("run", "--rm", "--entrypoint", "cat", image, "/app/dockerable/rules.env").stdout
+    text = docker("run", "--rm", "--entrypoint", "cat", image, "/opt/dockerable/rules.env").stdout
     assert text == (ROOT / "app/dockerable/rules.env").read_text()
     for name in SHARED:
         assert f"$DOCKERABLE_RULE_{name}" in (ROOT / "app/dockerable/cmd.sh").read_text()

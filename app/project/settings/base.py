@@ -81,28 +81,6 @@ MEDIA_ROOT = "/app/media"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Health checks come over plain HTTP from inside the container or from a balancer: never redirect them.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
-
-# Logging: Django's records reach the container's stdout tagged [django], apart from uWSGI's own
-# lines (see project/logging.py).
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "{levelname} {name}: {message}", "style": "{"},
-    },
-    "handlers": {
-        "container": {
-            "class": "project.logging.ContainerLogHandler",
-            "formatter": "plain",
-        },
-    },
-    "root": {"handlers": ["container"], "level": "INFO"},
-    "loggers": {
-        "django": {"handlers": ["container"], "level": "INFO", "propagate": False},
-    },
-}
 
 
 def read_secrets(settings_dir, *required):
