@@ -10,6 +10,7 @@ from django_dockerable import django_dockerable_status_problems as status_proble
 from django_dockerable import django_dockerable_status_table as status_table
 
 DAY = 86400
+PROBE = "django-dockerable media probe\n"
 
 
 def test_batches_are_made_as_ansibles_serial_makes_them():
@@ -76,6 +77,14 @@ def found(**changes):
         ],
         "container": {"State": {"Status": "running", "Running": True, "Health": {"Status": "healthy"}}},
         "health": {"status": 200, "json": {"release": "r2"}, "msg": "OK"},
+        "media": {
+            "status": 200,
+            "content": PROBE,
+            "msg": "OK (30 bytes)",
+            "path": "/media/.dockerable-media-probe",
+            "expected": PROBE,
+            "directory": "/srv/django-dockerable/site-staging/media",
+        },
         "certificate": certificate(60 * DAY, 90 * DAY),
         "audit": ["2026-12-01T10:00:00Z env=staging host=web1 by=ops deploy release=r2 previous=r1 result=ok"],
     }
@@ -103,6 +112,7 @@ def test_a_healthy_host_has_no_problem_and_every_cell():
     assert result["previous"] == "r1" and result["previous_since"] == "2026-11-01T10:00:00Z"
     assert result["container"] == "running, healthy"
     assert result["healthz"] == "200"
+    assert result["media"] == "ok"
     assert result["certificate"] == "60 days left"
     assert result["names"] == "www.example.com,example.com"
     assert result["renewal"] == "never run"
@@ -155,9 +165,9 @@ def test_the_table_has_a_row_per_host_and_counts_the_problems():
     text = status_table([healthy, sick], "staging", ["web3"])
     lines = text.splitlines()
     header = next(line for line in lines if line.startswith("HOST"))
-    assert header.split() == ["HOST", "SERVING", "SINCE", "PREVIOUS", "SINCE", "CONTAINER", "HEALTHZ", "MAINTENANCE",
-                              "CERTIFICATE", "RENEWAL"]  # fmt: skip
-    assert any(line.startswith("web1 ") and " 200 " in line for line in lines)
+    assert header.split() == ["HOST", "SERVING", "SINCE", "PREVIOUS", "SINCE", "CONTAINER", "HEALTHZ", "MEDIA",
+                              "MAINTENANCE", "CERTIFICATE", "RENEWAL"]  # fmt: skip
+    assert any(line.startswith("web1 ") and " 200 " in line and " ok " in line for line in lines)
     assert any(line.startswith("web2 ") and " 503 (r2) " in line for line in lines)
     assert any(line.startswith("web3 ") and "unreachable" in line for line in lines)
     assert "  PROBLEM: /healthz answers 503 from release r2, not 200 from r2" in lines
@@ -167,3 +177,56 @@ def test_the_table_has_a_row_per_host_and_counts_the_problems():
         "web2: /healthz answers 503 from release r2, not 200 from r2",
         "web3: the host did not answer",
     ]
+
+
+def test_uploads_are_judged_by_the_probe_that_a_deploy_writes():
+    forbidden = judge(media={"status": 403, "content": "<html>403 Forbidden</html>", "msg": "HTTP Error 403"})
+    assert forbidden["media"] == "403"
+    assert forbidden["problems"] == [
+        "uploads are not served: /media/.dockerable-media-probe answered 403 (nginx's workers must be able to read"
+        " /srv/django-dockerable/site-staging/media: mode 0755, the files in it 0644)"
+    ]
+    assert status_problems([forbidden])[0].startswith("web1: uploads are not served: /media/.dockerable-media-probe")
+    missing = judge(media={"status": 404, "content": ""})
+    assert missing["media"] == "404"
+    assert "the probe is not in /srv/django-dockerable/site-staging/media" in missing["problems"][0]
+    other = judge(media={"content": "<!doctype html>Page not found"})
+    assert other["media"] == "200 (other content)"
+    assert other["problems"] == [
+        "uploads are not served: /media/.dockerable-media-probe answered 200 (not the probe that a deploy writes to"
+        " /srv/django-dockerable/site-staging/media: nginx serves /media/ from elsewhere)"
+    ]
+    assert judge(media={"status": 502})["problems"][0].endswith(
+        "answered 502 (nginx's error log in the serving release's container says why)"
+    )
+
+
+def test_uploads_unanswered_are_a_problem_of_their_own_only_when_healthz_answers():
+    refused = {"status": -1, "content": "", "msg": "Connection refused"}
+    assert judge(media=refused)["problems"] == [
+        "uploads are not served: /media/.dockerable-media-probe does not answer: Connection refused"
+    ]
+    # The same cause as /healthz's: one problem, not two.
+    both = judge(health={"status": -1, "json": {}, "msg": "Connection refused"}, media=refused)
+    assert both["media"] == "no answer"
+    assert both["problems"] == ["/healthz does not answer: Connection refused"]
+
+
+def test_uploads_closed_by_maintenance_are_no_problem():
+    closed = judge(files={"maintenance": "on by ops"}, media={"status": 503, "content": "<html>maintenance</html>"})
+    assert closed["media"] == "503 (maintenance)"
+    assert closed["problems"] == []
+    # Outside maintenance, the same 503 is one.
+    assert judge(media={"status": 503})["problems"] != []
+
+
+def test_uploads_are_not_asked_where_no_release_serves():
+    # tasks/status.yml skips the probe there: the defaults it passes then.
+    idle = judge(
+        files={"current": "", "previous": ""},
+        container=None,
+        health={"status": -1, "json": {}, "msg": "Connection refused"},
+        media={"status": -1, "content": "", "msg": ""},
+    )
+    assert idle["media"] == "-"
+    assert idle["problems"] == ["no release serves here", "/healthz does not answer: Connection refused"]

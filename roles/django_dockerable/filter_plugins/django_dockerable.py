@@ -111,14 +111,41 @@ def _key_values(text):
     return {key.strip(): value.strip() for key, value in pairs}
 
 
+def _media(media, maintenance, healthz_answered):
+    """The uploads' cell and problem (None: no problem) from the answer to the probe that configure.yml
+    puts in the uploads: ``media`` holds its status, content and msg, its URL path, the content
+    expected and the host's directory of uploads. Only for a host where a release serves."""
+    status, path, directory = media.get("status", -1), media.get("path"), media.get("directory")
+    if status == 200 and media.get("content") == media.get("expected"):
+        return "ok", None
+    if status == 503 and maintenance:
+        # Maintenance closes /media/ too (nginx-maintenance.conf): meant, not a fault.
+        return "503 (maintenance)", None
+    if status is None or status <= 0:
+        # When /healthz has no answer either, its problem already names the cause (ports, container).
+        problem = f"uploads are not served: {path} does not answer: {str(media.get('msg', ''))[:200]}"
+        return "no answer", problem if healthz_answered else None
+    if status == 200:
+        why = f"not the probe that a deploy writes to {directory}: nginx serves /media/ from elsewhere"
+    elif status == 403:
+        why = f"nginx's workers must be able to read {directory}: mode 0755, the files in it 0644"
+    elif status == 404:
+        why = f"the probe is not in {directory}, or the container does not mount that directory: deploy again"
+    else:
+        why = "nginx's error log in the serving release's container says why"
+    text = "200 (other content)" if status == 200 else str(status)
+    return text, f"uploads are not served: {path} answered {status} ({why})"
+
+
 def django_dockerable_status(found, host, tls_mode, warn_days, container_prefix):
     """One host's status (playbooks/status.yml) from what tasks/status.yml read: ``found`` holds the
     files' text (current, previous, lock, renewal, maintenance), the releases' descriptions, the
-    container's inspection, the /healthz answer, ``dockerable-tls info``'s output and the audit log's
-    last lines. Returns the table's cells, the details, and the problems that make status fail: no
-    release, a container not running or unhealthy, /healthz not 200 from the serving release, no
-    certificate or one that expires within ``warn_days`` days (or a quarter of its lifetime, if
-    sooner), a certificate on disk that nginx does not serve, a failed last renewal."""
+    container's inspection, the /healthz answer, the answer to the uploads' probe, ``dockerable-tls
+    info``'s output and the audit log's last lines. Returns the table's cells, the details, and the
+    problems that make status fail: no release, a container not running or unhealthy, /healthz not
+    200 from the serving release, uploads not served (the probe not 200 with its content, outside
+    maintenance), no certificate or one that expires within ``warn_days`` days (or a quarter of its
+    lifetime, if sooner), a certificate on disk that nginx does not serve, a failed last renewal."""
     files = found["files"]
     created = {release.get("release"): release.get("created", "?") for release in found["releases"]}
     current, previous = files["current"], files["previous"]
@@ -156,6 +183,14 @@ def django_dockerable_status(found, host, tls_mode, warn_days, container_prefix)
     else:
         health_text = "no answer"
         problems.append(f"/healthz does not answer: {str(answer.get('msg', ''))[:200]}")
+
+    media_text = "-"
+    if current:
+        media_text, media_problem = _media(
+            found.get("media") or {}, bool(files["maintenance"]), answer.get("status", -1) > 0
+        )
+        if media_problem:
+            problems.append(media_problem)
 
     certificate, certificate_text = {}, "-"
     if tls_mode == "letsencrypt":
@@ -195,6 +230,7 @@ def django_dockerable_status(found, host, tls_mode, warn_days, container_prefix)
         "previous_since": created.get(previous, "-") if previous else "-",
         "container": container_text,
         "healthz": health_text,
+        "media": media_text,
         "maintenance": "on" if files["maintenance"] else "off",
         "maintenance_by": files["maintenance"],
         "certificate": certificate_text,
@@ -220,6 +256,7 @@ _STATUS_COLUMNS = [
     ("SINCE", "previous_since"),
     ("CONTAINER", "container"),
     ("HEALTHZ", "healthz"),
+    ("MEDIA", "media"),
     ("MAINTENANCE", "maintenance"),
     ("CERTIFICATE", "certificate"),
     ("RENEWAL", "renewal"),
