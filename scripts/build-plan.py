@@ -153,12 +153,8 @@ def walk(root):
 def project_files(app_dir):
     """{path in the project: source path} of the files that go into the image."""
     rules = read_rules(app_dir / ".dockerignore") + read_rules(KIT / "project.dockerignore")
-    kit_inside = KIT.is_relative_to(app_dir.resolve())
-    kit_relative = str(KIT.relative_to(app_dir.resolve())) if kit_inside else None
     selected = {}
     for name in candidate_files(app_dir):
-        if kit_relative and (name == kit_relative or name.startswith(kit_relative + "/")):
-            continue  # the kit's own directory, when the project is the demo beside it
         if any(
             (app_dir / parent / "pyvenv.cfg").exists() for parent in PurePosixPath(name).parents if str(parent) != "."
         ):
