@@ -14,6 +14,7 @@ from whatever release serves then (one of the inventory's configuration: each te
 making what else it needs itself. Any one of them runs alone (`pytest -k <name>`)."""
 
 import json
+import os
 import re
 import secrets
 import shutil
@@ -73,7 +74,7 @@ class Deployment:
         variables = {**self.variables, **{f"django_dockerable_{key}": value for key, value in overrides.items()}}
         variables_file = self.vars_dir / f"vars-{secrets.token_hex(4)}.json"
         variables_file.write_text(json.dumps(variables))
-        extra = ["-e", f"django_dockerable_source_dir={source}"] if source else []
+        extra = ["-e", f"django_dockerable_app_dir={source}"] if source else []
         return [playbook, "-l", "local", "-e", f"@{variables_file}", *extra, *args]
 
     def run(self, playbook="deploy.yml", *args, source=None, **overrides):
@@ -112,10 +113,14 @@ class Deployment:
 
 
 def source_copy(tmp_path, change):
-    """A copy of the repository (as git sees it) with one change under app/: a new image.
-    Returns (directory, image tag)."""
+    """A copy of the demo project (app/, as git sees it) with one change: a new image.
+    Returns (the project's directory, image tag)."""
     files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["git", "ls-files", "-co", "--exclude-standard", "--", "app"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     for name in files:
         target = tmp_path / name
@@ -124,10 +129,14 @@ def source_copy(tmp_path, change):
             shutil.copy2(ROOT / name, target)
     change(tmp_path / "app")
     tag = subprocess.run(
-        [str(tmp_path / "scripts/release-id.sh")], capture_output=True, text=True, check=True
+        [str(ROOT / "scripts/release-id.sh")],
+        env={**os.environ, "APP_DIR": str(tmp_path / "app")},
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     BUILT.append(tag)
-    return tmp_path, tag
+    return tmp_path / "app", tag
 
 
 def restyle(colour):
@@ -304,7 +313,10 @@ def test_a_failing_image_leaves_the_previous_release_serving(deployment, tmp_pat
     first = deployment.current()
 
     def break_the_app(app):
-        (app / "project/wsgi.py").write_text("raise ImportError('this release is broken')\n")
+        # Broken at run time only (the build, which checks that the application loads, has no RELEASE_ID).
+        wsgi = app / "project/wsgi.py"
+        broken = "if __import__('os').environ.get('RELEASE_ID'): raise ImportError('this release is broken')\n"
+        wsgi.write_text(broken + wsgi.read_text())
 
     source, broken = source_copy(tmp_path, break_the_app)
     with deployment.load() as load:
@@ -327,19 +339,24 @@ def test_a_failing_image_leaves_the_previous_release_serving(deployment, tmp_pat
     assert docker("ps", "--all", "-q", "--filter", f"name=^{PROJECT}-local-{broken}").stdout.strip() == ""
 
 
-def test_a_source_that_does_not_build_stops_the_deploy_before_any_change(deployment, tmp_path):
+def test_a_project_that_does_not_build_stops_the_deploy_before_any_change(deployment, tmp_path):
     first, releases = deployment.current(), deployment.releases()
 
-    def break_the_build(app):
-        dockerfile = app / "dockerable/Dockerfile"
-        # What the step prints differs from its text, which the build's error quotes too.
-        dockerfile.write_text(dockerfile.read_text() + "RUN printf 'this %s does not build\\n' source >&2 && exit 3\n")
+    def break_the_settings(app):
+        base = app / "project/settings/base.py"
+        # What the error says differs from the line's text, which a traceback would quote too.
+        base.write_text(base.read_text() + "raise RuntimeError('this %s does not import' % 'project')\n")
 
-    source, tag = source_copy(tmp_path, break_the_build)
+    source, tag = source_copy(tmp_path, break_the_settings)
     result = deployment.run(source=source)
     assert result.returncode != 0
-    assert f"The image django-dockerable:{tag} did not build on the controller" in text(result), result.stdout[-4000:]
-    assert "this source does not build" in text(result), result.stdout[-4000:]
+    assert f"The image django-dockerable:{tag} of the project in {source} did not build" in text(result), result.stdout[
+        -4000:
+    ]
+    assert (
+        "django_dockerable_settings_module: project.settings.base does not import in the image:"
+        " RuntimeError: this project does not import (/app/project/settings/base.py, line" in text(result)
+    ), result.stdout[-4000:]
     assert not image_exists(f"django-dockerable:{tag}")
     assert deployment.current() == first and deployment.page() == first
     assert deployment.releases() == releases
