@@ -21,7 +21,7 @@ HEADER = "| Variable | Default | Meaning | Rule (checked before any host changes
 OWN_CHECKS = {
     "django_dockerable_environment": "an inventory group that holds the host; a lowercase identifier",
     "django_dockerable_secret_key": "at least 50 characters, not a placeholder",
-    "django_dockerable_source_dir": "a directory on the controller with app/dockerable/Dockerfile",
+    "django_dockerable_app_dir": "a directory on the controller holding manage_py and requirements",
     "django_dockerable_acme_ca_bundle": "empty, or a file on the controller",
     "django_dockerable_scheduled_commands": (
         "a list of {name, schedule, command}: each name lowercase letters, digits, '-' and '_', and unique; the"

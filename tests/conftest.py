@@ -105,9 +105,9 @@ def containers(network):
 
 
 def write_environment(directory, name, settings, secret_values):
-    """An environment's settings module as the role installs it: settings.py and secrets.json
-    (mode 0640, group = the image's django group) in a directory mounted at
-    /app/project/settings/<name>/. Returns (host directory, DJANGO_SETTINGS_MODULE)."""
+    """An environment's settings package as the role installs it: settings.py and secrets.json
+    (mode 0640, group = the image's django group) in a directory mounted where the role mounts a
+    release's (see mount). Returns (host directory, DJANGO_SETTINGS_MODULE)."""
     env_dir = directory / name
     env_dir.mkdir(parents=True)
     env_dir.chmod(0o755)
@@ -117,13 +117,17 @@ def write_environment(directory, name, settings, secret_values):
     secrets_file.write_text(json.dumps(secret_values))
     os.chown(secrets_file, 0, APP_GID)
     secrets_file.chmod(0o640)
-    return env_dir, f"project.settings.{name}.settings"
+    return env_dir, SETTINGS_MODULE
 
+
+# Where the role mounts a release's settings package in the image, and its module's name.
+SETTINGS_PATH = "/opt/dockerable/python/dockerable_release"
+SETTINGS_MODULE = "dockerable_release.settings"
 
 SETTINGS_HEAD = """\
 from pathlib import Path
 
-from ..base import *  # noqa: F403
+from project.settings.base import *  # noqa: F403
 
 SECRETS = read_secrets(Path(__file__).parent, "django_secret_key")  # noqa: F405
 SECRET_KEY = SECRETS["django_secret_key"]
@@ -145,8 +149,10 @@ def sqlite_env(tmp_path):
     )
 
 
-def mount(env_dir, name):
-    return ["--volume", f"{env_dir}:/app/project/settings/{name}:ro"]
+def mount(env_dir, name=None):
+    """docker run's options that mount an environment's settings package (name: unused, kept for
+    readability at the call sites)."""
+    return ["--volume", f"{env_dir}:{SETTINGS_PATH}:ro"]
 
 
 @pytest.fixture

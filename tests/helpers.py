@@ -96,11 +96,12 @@ def wait_until_exited(name, timeout=60):
 
 
 def python_with_settings(image, settings_dir, env, *args):
-    """Run python in the image as uWSGI's user, with an environment's settings module mounted."""
+    """Run python in the image as uWSGI's user, with an environment's settings package mounted where the
+    role mounts a release's (env: unused, kept for readability at the call sites)."""
     return docker(
         "run", "--rm", "--user", "django",
-        "--volume", f"{settings_dir}:/app/project/settings/{env}:ro",
-        "--env", f"DJANGO_SETTINGS_MODULE=project.settings.{env}.settings",
+        "--volume", f"{settings_dir}:/opt/dockerable/python/dockerable_release:ro",
+        "--env", "DJANGO_SETTINGS_MODULE=dockerable_release.settings",
         image, "python", *args,
         check=False,
     )  # fmt: skip

@@ -5,7 +5,7 @@ import pytest
 from conftest import SETTINGS_HEAD, mount, secret_key, write_environment
 from helpers import docker, logs, wait_until_exited
 
-GOOD = {"DJANGO_SETTINGS_MODULE": "project.settings.sqlitetest.settings", "NGINX_SERVER_NAME": "site.test"}
+GOOD = {"DJANGO_SETTINGS_MODULE": "dockerable_release.settings", "NGINX_SERVER_NAME": "site.test"}
 
 
 def start_and_wait(image, containers, env_dir, env, name="sqlitetest"):

@@ -1,7 +1,12 @@
 """What the image holds, and what it must not: no secrets, no environment settings, no compiler."""
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
 from conftest import SETTINGS_HEAD, secret_key, write_environment
 from helpers import ROOT, docker, inspect, python_with_settings
@@ -18,28 +23,41 @@ def test_no_secrets_or_environment_settings_in_the_image(image):
     assert sorted(entry for entry in entries if entry != "__pycache__") == ["__init__.py", "base.py"]
 
 
-def test_dockerignore_keeps_environment_files_out_of_the_build_context(image, base_image, tmp_path):
-    """Builds the real app/ context, with decoy environment files added, and lists what arrives."""
-    context = tmp_path / "app"
-    shutil.copytree(ROOT / "app", context)
-    decoy = context / "project/settings/staging"
+def test_the_ignore_rules_keep_environment_files_out_of_the_build_context(image, tmp_path):
+    """Stages the demo project, with decoy environment files added (outside git: the rules alone
+    must catch them), the way a build does (build-plan.py), and lists what would reach the image."""
+    project = tmp_path / "app"
+    shutil.copytree(ROOT / "app", project, ignore=shutil.ignore_patterns("__pycache__"))
+    decoy = project / "project/settings/staging"
     decoy.mkdir()
     (decoy / "settings.py").write_text("SECRET_KEY = 'decoy'\n")
     (decoy / "secrets.json").write_text('{"django_secret_key": "decoy"}\n')
-    (context / "pages/secrets.json").write_text("{}\n")
-    (context / "data").mkdir()
-    (context / "data/db.sqlite3").write_text("decoy\n")
-    (tmp_path / "Dockerfile").write_text(f"FROM {base_image}\nCOPY . /context\n")
-    tag = "django-dockerable-context-probe:test"
-    # Built the way the image is (BuildKit, which reads app/.dockerignore as the image's build does).
-    docker("buildx", "build", "--quiet", "--file", str(tmp_path / "Dockerfile"), "--tag", tag, str(context))
+    (project / "pages/secrets.json").write_text("{}\n")
+    (project / "data").mkdir()
+    (project / "data/db.sqlite3").write_text("decoy\n")
+    (project / ".env").write_text("DJANGO_SECRET_KEY=decoy\n")
+    plan = json.loads(
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts/build-plan.py")],
+            env={**os.environ, "APP_DIR": str(project), "IMAGE_NAME": "dd-context-probe", "FORCE_BUILD": "1"},
+            capture_output=True, text=True, check=True,
+        ).stdout
+    )  # fmt: skip
+    context = Path(plan["context"])
     try:
-        listing = run_in_image(tag, "find", "/context", "-type", "f").stdout.split()
+        listing = sorted(str(path.relative_to(context)) for path in context.rglob("*") if path.is_file())
     finally:
-        docker("image", "rm", tag, check=False)
-    assert "/context/project/settings/base.py" in listing
-    assert "/context/dockerable/cmd.sh" in listing
-    assert not [path for path in listing if "staging" in path or "secrets.json" in path or "sqlite3" in path]
+        shutil.rmtree(context)
+    assert "project/project/settings/base.py" in listing and "project/manage.py" in listing
+    assert "dockerable/cmd.sh" in listing and "dockerable/Dockerfile" in listing
+    assert "requirements/requirements.txt" in listing
+    # The kit's directory beside the demo is not part of the project.
+    assert not [path for path in listing if path.startswith("project/dockerable/")]
+    assert not [
+        path
+        for path in listing
+        if "staging" in path or "secrets.json" in path or "sqlite3" in path or path.endswith("/.env")
+    ]
 
 
 def test_no_compiler_in_the_runtime_image(image):

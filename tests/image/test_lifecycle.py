@@ -101,7 +101,9 @@ def test_nginx_workers_reach_the_socket_and_nothing_else_of_the_app(site):
     name, address = site
     as_nginx = ["exec", "--user", "www-data", name]
     assert docker(*as_nginx, "test", "-w", "/run/uwsgi/app.sock").returncode == 0
-    assert docker(*as_nginx, "cat", "/app/project/settings/sqlitetest/secrets.json", check=False).returncode != 0
+    assert (
+        docker(*as_nginx, "cat", "/opt/dockerable/python/dockerable_release/secrets.json", check=False).returncode != 0
+    )
     assert docker(*as_nginx, "ls", "/app/data", check=False).returncode != 0
     assert docker("exec", "--user", "django", name, "ls", "/app/data").stdout.strip() == "db.sqlite3"
     assert "django" not in docker(*as_nginx, "id", "-nG").stdout.split()

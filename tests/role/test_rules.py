@@ -29,7 +29,7 @@ def pattern_of(rule):
 OWN_CHECKS = {
     "django_dockerable_environment": "preflight: an inventory group holding the host, a lowercase identifier",
     "django_dockerable_secret_key": "preflight: at least 50 characters, not a placeholder (never echoed)",
-    "django_dockerable_source_dir": "preflight: the controller's directory with app/dockerable/Dockerfile",
+    "django_dockerable_app_dir": "preflight: a directory on the controller with manage_py and requirements",
     "django_dockerable_acme_ca_bundle": "preflight: empty or a file on the controller",
     "django_dockerable_database_password": "a secret: any string (preflight: required with postgresql)",
     "django_dockerable_registry_username": "any string the registry accepts",
