@@ -1,5 +1,5 @@
 """Maintenance mode: while /etc/dockerable/maintenance/on exists, nginx answers the site with 503
-and app/maintenance/503.html, except the health checks and the ACME challenges; the flag takes
+and app/dockerable/maintenance/503.html, except the health checks and the ACME challenges; the flag takes
 effect at once both ways, without a reload."""
 
 import json
@@ -12,7 +12,7 @@ from conftest import mount
 from helpers import ROOT, docker, http, https, wait_until_serving
 
 FLAG = "/etc/dockerable/maintenance/on"
-PAGE = (ROOT / "app/maintenance/503.html").read_bytes()
+PAGE = (ROOT / "app/dockerable/maintenance/503.html").read_bytes()
 
 
 def set_maintenance(name, on):
