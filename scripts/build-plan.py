@@ -21,7 +21,7 @@ caller removes after the build.
 
 Inputs, from the environment (the role passes its variables of the same names, django_dockerable_*);
 unset ones take the role's defaults (roles/django_dockerable/defaults/main.yml):
-    APP_DIR (default: this repository's app/, the demo), IMAGE_NAME, SETTINGS_MODULE,
+    APP_DIR (relative: to this repository's root; default app/, the demo), IMAGE_NAME, SETTINGS_MODULE,
     WSGI_APPLICATION, REQUIREMENTS, MANAGE_PY, BUILD_PACKAGES and RUNTIME_PACKAGES (JSON lists, or
     words), BASE_IMAGE, BUILD_ENV (a JSON object)
     FORCE_BUILD=1   stage and give the build arguments even when the image exists
@@ -242,8 +242,8 @@ def inputs():
         else:
             value = raw
         values[name] = value
-    if not values["app_dir"] or "{{" in str(values["app_dir"]):
-        values["app_dir"] = str(HERE.parent / "app")
+    # Relative to this repository's root, as the role takes it.
+    values["app_dir"] = str(HERE.parent / (values["app_dir"] or "app"))
     values["image_name"] = values["image_name"] or "django-dockerable"
     values["build_packages"] = list(values["build_packages"] or [])
     values["runtime_packages"] = list(values["runtime_packages"] or [])

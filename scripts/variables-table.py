@@ -60,7 +60,9 @@ def _rule(name, option, rule):
         if rule.get("when"):
             other, value = next(iter(rule["when"].items()))
             text += f" (when {other} is {value})"
-        return text.replace("{{ __django_dockerable_owned_settings | join(', ') }}", ", ".join(_owned()))
+        for name in ("owned_settings", "owned_environment"):
+            text = text.replace(f"{{{{ __django_dockerable_{name} | join(', ') }}}}", ", ".join(_owned(name)))
+        return text
     return {"str": "text", "list": "a list of text", "dict": "a dictionary of text"}.get(option.get("type"), "")
 
 
@@ -69,8 +71,8 @@ def _shared():
     return dict(re.findall(r"^DOCKERABLE_RULE_([A-Z_]+)='(.*)'$", text, re.M))
 
 
-def _owned():
-    return yaml.safe_load((ROLE / "vars/main.yml").read_text())["__django_dockerable_owned_settings"]
+def _owned(name):
+    return yaml.safe_load((ROLE / "vars/main.yml").read_text())[f"__django_dockerable_{name}"]
 
 
 def table():
