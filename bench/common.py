@@ -16,6 +16,7 @@ import os
 import platform
 import posixpath
 import secrets
+import shutil
 import socket
 import statistics
 import subprocess
@@ -118,7 +119,8 @@ def built_image(result):
 
 
 def shipped_image():
-    """The image as shipped, built from app/ by scripts/build-image.sh (nothing is built when its tag exists)."""
+    """The image as shipped: the demo project in app/ with the kit (app/dockerable/), built by
+    scripts/build-image.sh (nothing is built when its tag exists)."""
     return built_image(sh("scripts/build-image.sh"))
 
 
@@ -127,33 +129,78 @@ def base_image():
     return last_line(sh("scripts/base-image.sh"))
 
 
-def build_plan(source):
-    """How this machine builds the image (scripts/build-plan.sh: the base image, the release id, the
-    build arguments with this machine's own CA certificates), for the source in `source`/app."""
-    return json.loads(sh("scripts/build-plan.sh", env={"FORCE_BUILD": "1", "SOURCE_DIR": str(source)}).stdout)
+def copy_repository(directory, under=None, leave_out=()):
+    """The repository's files as git sees them (tracked, or new and not ignored), copied into
+    `directory`: all of them, or those under the folder `under` (then relative to it), less the
+    folders `leave_out` (relative paths too). A copy is what a benchmark changes and builds, so that
+    other work in the checkout does not change what it measures. Returns `directory`."""
+    directory = Path(directory)
+    prefix = f"{under.rstrip('/')}/" if under else ""
+    listed = sh("git", "ls-files", "-co", "--exclude-standard", "-z", "--", under or ".").stdout.split("\0")
+    for name in filter(None, listed):
+        relative = name.removeprefix(prefix)
+        if any(relative == folder or relative.startswith(f"{folder}/") for folder in leave_out):
+            continue
+        origin, target = ROOT / name, directory / relative
+        if not (origin.is_file() or origin.is_symlink()):  # listed by git, deleted in the checkout
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if origin.is_symlink():
+            target.symlink_to(origin.readlink())
+        else:
+            shutil.copy2(origin, target)
+    return directory
 
 
-def bench_environment(directory, name="bench"):
-    """An environment's settings module as the role installs it (SQLite, the site SITE): settings.py
-    and secrets.json (mode 0640, group APP_GID) in `directory`/`name`. Returns the docker run options
-    (the mount) and the variables that start the image with it."""
-    env_dir = Path(directory) / name
-    env_dir.mkdir(parents=True)
-    env_dir.chmod(0o755)
-    (env_dir / "__init__.py").write_text("")
-    (env_dir / "settings.py").write_text(
+def build_plan(repository):
+    """How this machine builds the image of `repository`, a copy of this repository: its own
+    scripts/build-plan.py (the demo in its app/, the kit in its app/dockerable/) with FORCE_BUILD=1,
+    so that the build arguments are given (the base image, the release id, this machine's own CA
+    certificates, the project's layout). The build context that the plan stages is removed at once:
+    only the plan is wanted, and its "context" names a directory that no longer exists."""
+    plan = json.loads(sh(Path(repository) / "scripts" / "build-plan.py", env={"FORCE_BUILD": "1"}).stdout)
+    if plan["context"]:
+        shutil.rmtree(plan["context"], ignore_errors=True)
+    return plan
+
+
+def bench_environment(directory):
+    """An environment's settings as the role installs them (roles/.../settings.py.j2: the project's
+    settings module extended, SQLite, the site SITE): settings.py and secrets.json (mode 0640, group
+    APP_GID) in `directory`/release, mounted where the role mounts a release's settings. Returns the
+    docker run options (the mount) and the variables that start the image with it."""
+    settings_dir = Path(directory) / "release"
+    settings_dir.mkdir(parents=True)
+    settings_dir.chmod(0o755)
+    (settings_dir / "__init__.py").write_text("")
+    (settings_dir / "settings.py").write_text(
+        "import json\n"
         "from pathlib import Path\n\n"
-        "from ..base import *  # noqa: F403\n\n"
-        'SECRETS = read_secrets(Path(__file__).parent, "django_secret_key")  # noqa: F405\n'
+        "from project.settings.base import *  # noqa: F403\n\n"
+        'SECRETS = json.loads(Path(__file__).with_name("secrets.json").read_text(encoding="utf-8"))\n'
         'SECRET_KEY = SECRETS["django_secret_key"]\n'
+        "DEBUG = False\n"
         f"ALLOWED_HOSTS = [{SITE!r}]\n"
+        'DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "/app/data/db.sqlite3"}}\n'
+        'STATIC_ROOT = "/var/www/static"\n'
+        'STATIC_URL = "/static/"\n'
+        'MEDIA_ROOT = "/app/media"\n'
+        'MEDIA_URL = "/media/"\n'
+        "LOGGING = {\n"
+        '    "version": 1,\n'
+        '    "disable_existing_loggers": False,\n'
+        '    "formatters": {"plain": {"format": "{levelname} {name}: {message}", "style": "{"}},\n'
+        '    "handlers": {"container": {"class": "dockerable.logging.ContainerLogHandler", "formatter": "plain"}},\n'
+        '    "root": {"handlers": ["container"], "level": "INFO"},\n'
+        '    "loggers": {"django": {"handlers": ["container"], "level": "INFO", "propagate": False}},\n'
+        "}\n"
     )
-    secrets_file = env_dir / "secrets.json"
+    secrets_file = settings_dir / "secrets.json"
     secrets_file.write_text(json.dumps({"django_secret_key": secrets.token_urlsafe(50)}))
     os.chown(secrets_file, 0, APP_GID)
     secrets_file.chmod(0o640)
-    options = ["--volume", f"{env_dir}:/app/project/settings/{name}:ro"]
-    variables = {"DJANGO_SETTINGS_MODULE": f"project.settings.{name}.settings", "NGINX_SERVER_NAME": SITE}
+    options = ["--volume", f"{settings_dir}:/opt/dockerable/python/dockerable_release:ro"]
+    variables = {"DJANGO_SETTINGS_MODULE": "dockerable_release.settings", "NGINX_SERVER_NAME": SITE}
     return options, variables
 
 

@@ -28,7 +28,7 @@ MB = 1e6
 def _measure(mode, kind, base, change=None):
     copy, release = world.source(change)
     meter = world.RegistryMeter().start() if mode == "registry" else None
-    outcome = world.deploy(f"{mode}-{kind}", mode, source=copy)
+    outcome = world.deploy(f"{mode}-{kind}", mode, project=copy)
     if meter is not None:
         registry = meter.stop()
         outcome["bytes_per_host"] = registry["served_bytes"]
@@ -273,7 +273,8 @@ def section(result, figures):
             verdict = (
                 f"here a code-only change still sent {_ratio(registry_code, archive_code)} of the archive through"
                 " the registry: more than the code's layers changed, which happens when the controller's build"
-                " cache no longer holds the layers below app/ (a pruned cache); keep the cache between releases."
+                " cache no longer holds the layers below the project's code (a pruned cache); keep the cache"
+                " between releases."
             )
         lines.append(
             f"What crosses the network. Archive mode sends each host that lacks the release the whole image,"

@@ -188,7 +188,7 @@ def _measured_deploy(label, target, host_header, limit, kind="deploy"):
         deployed = world.deploy(
             label,
             MODE,
-            source=copy,
+            project=copy,
             limit=limit,
             playbook="rollback.yml" if kind == "rollback" else "deploy.yml",
             extra=extra,
@@ -255,7 +255,7 @@ def run(quick):
         result["create_s"] = round(world.acquire(), 1)
         if not world.deployed():
             copy, _ = world.source()
-            world.deploy("downtime-setup", MODE, source=copy)
+            world.deploy("downtime-setup", MODE, project=copy)
         single = world.HOSTS[0]
         result["single"] = [
             _measured_deploy(f"downtime-single-{i + 1}", single, single, single) for i in range(repeats["single"])

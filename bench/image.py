@@ -2,9 +2,11 @@
 
 The original recipe is one stage (bench/images/original/Dockerfile): the shipped image's contents
 plus the compilers, headers and pip that built them, on the same base. Both are built cold (on the
-base with one file more, unique to the run, so that no cache serves them) from a copy of app/, under
-throwaway names; then the shipped image is rebuilt with nothing changed, and both are rebuilt after
-a code-only change (one line of CSS) to see what layer caching saves. Cold builds download Debian
+base with one file more, unique to the run, so that no cache serves them) from a copy of the
+repository, under throwaway names: the shipped one by the copy's own scripts/build-image.sh (the
+demo in its app/ with the kit in its app/dockerable/), the original with the copy's app/ as its
+context; then the shipped image is rebuilt with nothing changed, and both are rebuilt after a
+code-only change (one line of CSS) to see what layer caching saves. Cold builds download Debian
 packages and Python wheels, so they vary with the network; the full run builds each recipe once cold
 (they take minutes), the quick run builds with the cache.
 """
@@ -21,20 +23,12 @@ ORIGINAL = common.ROOT / "bench" / "images" / "original" / "Dockerfile"
 SHIPPED_NAME = f"{common.PREFIX}image"
 ORIGINAL_NAME = f"{common.PREFIX}original"
 CHANGED_FILE = Path("app/pages/static/pages/site.css")
+# What the original recipe takes of the shipped build's plan (the base image is the run's own).
+ORIGINAL_ARGS = ("BUILD_CA_CERTS", "MANAGE_DIR", "SETTINGS_MODULE", "WSGI_APPLICATION", "BUILD_ENV")
+# Where both images keep the kit, the project and its static files: the same files in both.
+CONTENTS = ("/opt/dockerable", "/app", "/var/www/static")
 FULL_REBUILDS = 3  # rebuilds are seconds each: medians of several; cold builds take minutes: one each
 QUICK_REBUILDS = 1
-
-
-def copy_source(directory):
-    """The files of app/ that go into the image (tracked, or new and not ignored), copied into
-    directory/app: a source that build-image.sh builds with SOURCE_DIR."""
-    files = common.sh("git", "ls-files", "-co", "--exclude-standard", "--", "app").stdout.split("\n")
-    for name in filter(None, files):
-        source = common.ROOT / name
-        if source.is_file():
-            target = directory / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
 
 
 def fresh_base(base, directory):
@@ -49,22 +43,42 @@ def fresh_base(base, directory):
 
 
 def build_shipped(source, base):
-    """scripts/build-image.sh on the copy, from `base`; returns (reference, seconds)."""
-    env = {"SOURCE_DIR": str(source), "IMAGE_NAME": SHIPPED_NAME, "FORCE_BUILD": "1", "BASE_IMAGE": base}
+    """The copy's own scripts/build-image.sh, from `base`; returns (reference, seconds)."""
+    env = {"IMAGE_NAME": SHIPPED_NAME, "FORCE_BUILD": "1", "BASE_IMAGE": base}
     started = time.monotonic()
-    reference = common.built_image(common.sh("scripts/build-image.sh", env=env))
+    reference = common.built_image(common.sh(source / "scripts" / "build-image.sh", env=env))
     return reference, time.monotonic() - started
 
 
-def build_original(source, tag, base, ca_certs):
+def build_original(source, tag, base, plan_args):
     """The original recipe, built the way build-image.sh builds the shipped one (docker buildx, the
-    same base image, and the CA certificates that its plan gives the builder); returns seconds."""
+    same base image, and the arguments of its plan that the recipe takes: the CA certificates that
+    the builder trusts, the project's layout); returns seconds."""
+    args = [f"BASE_IMAGE={base}"] + [f"{name}={plan_args[name]}" for name in ORIGINAL_ARGS]
     started = time.monotonic()
     common.docker(
-        "buildx", "build", "--quiet", "--build-arg", f"BASE_IMAGE={base}", "--build-arg", f"BUILD_CA_CERTS={ca_certs}",
+        "buildx", "build", "--quiet", *(word for arg in args for word in ("--build-arg", arg)),
         "--file", ORIGINAL, "--tag", tag, source / "app",
     )  # fmt: skip
     return time.monotonic() - started
+
+
+def image_files(reference):
+    """The files that an image holds of the kit, the project and its static files."""
+    listing = common.docker("run", "--rm", reference, "find", *CONTENTS, "-type", "f")
+    return set(listing.stdout.split())
+
+
+def check_same_contents(shipped, original):
+    """The original recipe holds the shipped image's files (it copies the kit and the project its own way)."""
+    files = {name: image_files(reference) for name, reference in (("shipped", shipped), ("original", original))}
+    if files["shipped"] != files["original"]:
+        only = {name: sorted(found - files["original" if name == "shipped" else "shipped"])[:10]
+                for name, found in files.items()}  # fmt: skip
+        raise RuntimeError(
+            f"image: the original recipe ({ORIGINAL}) does not hold the shipped image's files in {', '.join(CONTENTS)};"
+            f" only in the shipped image: {only['shipped']}; only in the original: {only['original']}"
+        )
 
 
 def image_id(reference):
@@ -92,8 +106,8 @@ def run(quick):
     changes = {"shipped": [], "original": []}  # the layers each code-only change added
     built_from = base
     try:
-        copy_source(source)
-        ca_certs = common.build_plan(source)["args"]["BUILD_CA_CERTS"]
+        common.copy_repository(source)
+        plan_args = common.build_plan(source)["args"]
         if cold:
             built_from = fresh_base(base, Path(tempfile.mkdtemp(dir=source)))
         common.log(f"image: building the shipped recipe {'cold' if cold else 'with the cache'} (base {built_from})")
@@ -107,8 +121,9 @@ def run(quick):
         original = f"{ORIGINAL_NAME}:before"
         tags.append(original)
         common.log(f"image: building the original recipe {'cold' if cold else 'with the cache'}")
-        original_cold = build_original(source, original, built_from, ca_certs)
+        original_cold = build_original(source, original, built_from, plan_args)
         common.log(f"image: original built in {original_cold:.1f} s")
+        check_same_contents(shipped, original)
 
         # Code-only changes, each unique to this run so that no earlier build's layers can serve it. The
         # layers each adds are counted against the build just before it: on a machine whose build cache
@@ -122,7 +137,7 @@ def run(quick):
             shipped_changed, seconds = build_shipped(source, built_from)
             tags.append(shipped_changed)
             times["shipped_code_change"].append(seconds)
-            times["original_code_change"].append(build_original(source, original_changed, built_from, ca_certs))
+            times["original_code_change"].append(build_original(source, original_changed, built_from, plan_args))
             common.log(
                 f"image: code-only change {index + 1}: shipped rebuilt in {times['shipped_code_change'][-1]:.1f} s, "
                 f"original in {times['original_code_change'][-1]:.1f} s"
@@ -299,10 +314,12 @@ def section(result, figures):
         f"{layers['shipped']['count']:.0f} layers of {mb(layers['shipped']['bytes'])} (the code, its compiled "
         f"bytecode and the collected static files); the original recipe rebuilt in "
         f"{builds['original_code_change']:.1f} s. With nothing changed a rebuild takes "
-        f"{builds['shipped_unchanged']:.1f} s, and the deploy does not even run it: the tag is a hash of app/, so "
-        "an unchanged source is never rebuilt. For a user: the dependencies are installed before the code is "
-        "copied, so a code change costs seconds, not a rebuild of uWSGI; only a change to "
-        "app/requirements.txt or the base pays the cold build again."
+        f"{builds['shipped_unchanged']:.1f} s, and the deploy does not even run it: the tag is a hash of what goes "
+        "into the image (the project's files, the kit and the build's inputs), so an unchanged project is never "
+        "rebuilt. For a user: the dependencies are installed before the code is copied, so a code change costs "
+        "seconds, not a rebuild of uWSGI; the kit's uWSGI is installed before the project's requirements, so a "
+        "change to those does not compile it again either; only a change to the base (or to the kit's own "
+        "requirements) pays the cold build again."
     )
     lines.append(build_text)
     return "\n".join(lines) + "\n"

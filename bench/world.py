@@ -39,10 +39,16 @@ SITE_NAME = f"www.{DOMAIN}"
 SCENARIO_DIR = common.ROOT / "bench" / "molecule" / SCENARIO
 INVENTORY = SCENARIO_DIR / "inventory" / "hosts.yml"
 PROJECT = "django-dockerable"
-# A code-only change: one line of the stylesheet, distinct for every release.
-CHANGED_FILE = Path("app/pages/static/pages/site.css")
-# A release that never becomes healthy: its WSGI module cannot be imported.
-BROKEN_FILE = Path("app/project/wsgi.py")
+# The project that the deploys build and ship: the demo in app/, the kit's directory left out (the
+# role applies the kit of this checkout to it, as to any project named by django_dockerable_app_dir).
+PROJECT_DIR = "app"
+KIT_DIR = "dockerable"
+# A code-only change: one line of the stylesheet, distinct for every release (paths in the project).
+CHANGED_FILE = Path("pages/static/pages/site.css")
+# A release that never becomes healthy: its WSGI module cannot be imported at run time. Only then: the
+# build imports it too (the kit's check of the project), without RELEASE_ID, and must succeed.
+BROKEN_FILE = Path("project/wsgi.py")
+BROKEN_LINE = "if __import__('os').environ.get('RELEASE_ID'): raise ImportError('a broken release')\n"
 
 # The deploy's phases, named by the tasks of playbooks/deploy.yml that run them (the playbook's steps,
 # as the README's "How it is built" lists them): each task of the role counts for the step that runs
@@ -79,7 +85,8 @@ def _env():
 
 
 def work_dir():
-    """A scratch directory for this process: source copies, the controller's archives, the balancer's config."""
+    """A scratch directory for this process: the project's copy, the controller's archives and staged build
+    contexts, the balancer's config."""
     if _state["work"] is None:
         _state["work"] = Path(tempfile.mkdtemp(prefix="dockerable-bench-world-"))
     return _state["work"]
@@ -202,32 +209,26 @@ def deployed():
     return _state["deployed"]
 
 
-def release_id(source):
-    return common.sh(Path(source) / "scripts" / "release-id.sh").stdout.strip()
+def release_id(project):
+    """The release id (image tag) of the project copy `project`, built with this checkout's kit."""
+    return common.sh("scripts/release-id.sh", env={"APP_DIR": str(project)}).stdout.strip()
 
 
 def source(change=None, broken=False):
-    """A copy of the repository (as git sees it, made once per process, so that other work in the checkout does
+    """A copy of the project (as git sees it, made once per process, so that other work in the checkout does
     not change what is deployed) and its release id (the image's tag). `change` names a code-only change no other
-    release has (one line of the stylesheet); None gives the repository's own source. `broken`: a release whose
-    WSGI module cannot be imported (it never becomes healthy)."""
-    copy = work_dir() / "source"
-    # Kept outside the copy: everything under its app/ counts in the release id.
+    release has (one line of the stylesheet); None gives the project as it is. `broken`: a release whose WSGI
+    module cannot be imported at run time (it builds, and never becomes healthy). Deploys build the copy as
+    django_dockerable_app_dir, with this checkout's kit."""
+    copy = work_dir() / "project"
+    # Kept outside the copy: every file in it counts in the release id.
     original = work_dir() / CHANGED_FILE.name
     wsgi = work_dir() / BROKEN_FILE.name
     if not copy.exists():
-        files = common.sh("git", "ls-files", "-co", "--exclude-standard", "-z").stdout.split("\0")
-        for name in filter(None, files):
-            origin = common.ROOT / name
-            target = copy / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if origin.is_symlink():
-                target.symlink_to(origin.readlink())
-            elif origin.is_file():
-                shutil.copy2(origin, target)
+        common.copy_repository(copy, under=PROJECT_DIR, leave_out=(KIT_DIR,))
         shutil.move(copy / CHANGED_FILE, original)
         shutil.copy2(copy / BROKEN_FILE, wsgi)
-    (copy / BROKEN_FILE).write_text("raise ImportError('a broken release')\n" if broken else wsgi.read_text())
+    (copy / BROKEN_FILE).write_text((BROKEN_LINE if broken else "") + wsgi.read_text())
     text = original.read_text()
     if change is not None:
         text = text.rstrip("\n") + f"\n/* bench {change} {uuid.uuid4().hex[:12]} */\n"
@@ -239,12 +240,13 @@ def source(change=None, broken=False):
 
 
 def base_release():
-    """Builds the repository's own release on the controller and returns its id, so that no timed first deploy
+    """Builds the project's own release on the controller and returns its id, so that no timed first deploy
     pays for a build and every ship mode starts from the same image. The build is forced: with a warm layer
     cache it takes seconds and gives the same image; after the cache was pruned it rebuilds, so that the base
     release and the code-only changes built from the cache share every layer but the changed ones."""
     copy, release = source()
-    built = common.sh(copy / "scripts" / "build-image.sh", env={"FORCE_BUILD": "1"}, timeout=1800)
+    env = {"APP_DIR": str(copy), "FORCE_BUILD": "1"}
+    built = common.sh("scripts/build-image.sh", env=env, timeout=1800)
     reference = common.built_image(built)
     if reference.rsplit(":", 1)[1] != release:
         raise RuntimeError(f"build-image.sh built {reference}, expected release {release}")
@@ -261,9 +263,10 @@ def _timestamp(value):
     return datetime.datetime.fromisoformat(value.rstrip("Z"))
 
 
-def deploy(label, mode, source=None, limit=ENVIRONMENT, playbook="deploy.yml", extra=(), expect_failure=False):
-    """Runs playbooks/deploy.yml against the scenario's inventory and returns what it did: wall time, the time of
-    each phase, the archive bytes each host received (ship mode archive), and the run's recap."""
+def deploy(label, mode, project=None, limit=ENVIRONMENT, playbook="deploy.yml", extra=(), expect_failure=False):
+    """Runs playbooks/deploy.yml against the scenario's inventory, with `project` (a copy from source()) as the
+    project to build unless None, and returns what it did: wall time, the time of each phase, the archive bytes
+    each host received (ship mode archive), and the run's recap."""
     argv = [
         _bin_dir() / "ansible-playbook",
         "-i",
@@ -274,8 +277,8 @@ def deploy(label, mode, source=None, limit=ENVIRONMENT, playbook="deploy.yml", e
         "-e",
         f"django_dockerable_ship_mode={mode}",
     ]
-    if source is not None:
-        argv += ["-e", f"django_dockerable_source_dir={source}"]
+    if project is not None:
+        argv += ["-e", f"django_dockerable_app_dir={project}"]
     for value in extra:
         argv += ["-e", value]
     env = {

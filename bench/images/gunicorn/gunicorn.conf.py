@@ -8,8 +8,10 @@ dockerable-socket as uwsgi.ini's chown-socket gives it).
 import grp
 import os
 
-wsgi_app = "project.wsgi:application"
-chdir = "/app"
+# The kit's WSGI wrapper, as uwsgi.ini's module: /healthz and /ping, then the project's application
+# (DOCKERABLE_WSGI_APPLICATION); run from the project's directory, where manage.py is.
+wsgi_app = "dockerable.wsgi:application"
+chdir = os.environ["DOCKERABLE_PROJECT_DIR"]
 bind = "unix:/run/uwsgi/app.sock"
 umask = 0o007
 backlog = int(os.environ["UWSGI_LISTEN"])
