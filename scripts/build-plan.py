@@ -222,11 +222,14 @@ def pyproject_requirements(path):
 
 # --- inputs ---------------------------------------------------------------------------------------
 def role_defaults():
+    text = DEFAULTS.read_text(encoding="utf-8")
     try:
         import yaml
     except ImportError:
-        return {}
-    return yaml.safe_load(DEFAULTS.read_text(encoding="utf-8")) or {}
+        # A Python without PyYAML (the system's python3): the file's one-line values are enough here.
+        found = re.findall(r"^(django_dockerable_\w+): *(.*?)(?: +#.*)?$", text, re.M)
+        return {name: json.loads(value) if value in ("[]", "{}") else value.strip("\"'") for name, value in found}
+    return yaml.safe_load(text) or {}
 
 
 def inputs():

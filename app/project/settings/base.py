@@ -1,6 +1,7 @@
-"""Settings shared by every environment. No secrets here: an environment's settings module
-(project/settings/<env>/settings.py, mounted into the container) starts with
-``from ..base import *`` and reads its secrets with ``read_secrets``."""
+"""The demo project's settings, which every environment's settings extend (the role's release
+settings start with ``from project.settings.base import *``; django_dockerable_settings_module).
+No secrets here: they are the role's, read from secrets.json beside the release's settings
+(``read_secrets`` does the same for settings written by hand)."""
 
 import json
 import os
@@ -70,9 +71,10 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-# nginx serves both straight from these directories (see dockerable/nginx-app.conf).
+# nginx serves both straight from these directories (the kit collects the static files there at
+# build time, and the role's release settings set both again).
 STATIC_URL = "/static/"
-STATIC_ROOT = "/app/static"
+STATIC_ROOT = "/var/www/static"
 MEDIA_URL = "/media/"
 MEDIA_ROOT = "/app/media"
 
