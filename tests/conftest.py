@@ -127,6 +127,7 @@ SETTINGS_MODULE = "dockerable_release.settings"
 SETTINGS_HEAD = """\
 from pathlib import Path
 
+from dockerable.logging import LOGGING
 from project.settings.base import *  # noqa: F403
 
 SECRETS = read_secrets(Path(__file__).parent, "django_secret_key")  # noqa: F405

@@ -33,3 +33,15 @@ class ContainerLogHandler(logging.StreamHandler):
 
     def __init__(self, path=PIPE):
         super().__init__(_open_pipe(path) or sys.stderr)
+
+
+# Django's LOGGING for the container (the role's release settings use it): every record of Django's
+# and the app's through ContainerLogHandler, tagged [django], INFO and above.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "{levelname} {name}: {message}", "style": "{"}},
+    "handlers": {"container": {"class": "dockerable.logging.ContainerLogHandler", "formatter": "plain"}},
+    "root": {"handlers": ["container"], "level": "INFO"},
+    "loggers": {"django": {"handlers": ["container"], "level": "INFO", "propagate": False}},
+}
