@@ -17,6 +17,7 @@ from helpers import python_with_settings
 SECRET_KEY = secrets.token_urlsafe(50)
 DB_PASSWORD = secrets.token_urlsafe(20)
 EXTRA_SECRET = secrets.token_urlsafe(20)
+ENV_SECRET = secrets.token_urlsafe(20)
 
 STAGING = {
     "environment": "staging",
@@ -32,6 +33,8 @@ STAGING = {
     "database_password": DB_PASSWORD,
     "secret_key": SECRET_KEY,
     "extra_secrets": {"smtp_password": EXTRA_SECRET},
+    "env": {"SITE_COLOUR": "green", "WORKERS_HINT": 3},
+    "secret_env": {"API_TOKEN": ENV_SECRET},
     "extra_settings": {"EMAIL_HOST": "smtp.example.com", "ADMINS": [["Ops", "ops@example.com"]], "X_DEBUG": False},
     "renew_extra_args": ["--no-random-sleep-on-renew"],
     "release": "0123456789ab",
@@ -124,6 +127,7 @@ def test_secrets_json_is_private_and_complete(staging):
         "django_secret_key": SECRET_KEY,
         "database_password": DB_PASSWORD,
         "smtp_password": EXTRA_SECRET,
+        "environment": {"API_TOKEN": ENV_SECRET},
     }
     assert stat.S_IMODE((release_of(env_dir) / "settings").stat().st_mode) == 0o750
 
@@ -134,9 +138,9 @@ def test_no_secret_in_any_other_file_or_in_the_output(staging):
     assert len(files) >= 4
     for path in files:
         text = path.read_text()
-        for secret in (SECRET_KEY, DB_PASSWORD, EXTRA_SECRET):
+        for secret in (SECRET_KEY, DB_PASSWORD, EXTRA_SECRET, ENV_SECRET):
             assert secret not in text, path
-    for secret in (SECRET_KEY, DB_PASSWORD, EXTRA_SECRET):
+    for secret in (SECRET_KEY, DB_PASSWORD, EXTRA_SECRET, ENV_SECRET):
         assert secret not in output  # even with --diff
 
 
@@ -144,12 +148,12 @@ def test_settings_module(staging):
     env_dir, _, _ = staging
     source = (release_of(env_dir) / "settings/settings.py").read_text()
     compile(source, "settings.py", "exec")
-    assert '"database_password",' in source
+    assert 'PASSWORD": SECRETS["database_password"]' in source
     assert 'ALLOWED_HOSTS = ["www.example.com", "example.com"]' in source
     assert 'CSRF_TRUSTED_ORIGINS = ["https://www.example.com", "https://example.com"]' in source
     assert "SECURE_HSTS_SECONDS = 63072000" in source
     assert 'EMAIL_HOST = json.loads("\\"smtp.example.com\\"")' in source
-    assert "from ..base import *" in source
+    assert "from project.settings.base import *" in source
 
 
 def test_settings_pass_django_deploy_checks_in_the_image(staging, image):
@@ -162,9 +166,12 @@ def test_settings_pass_django_deploy_checks_in_the_image(staging, image):
     assert "System check identified no issues (0 silenced)." in result.stdout
     shell = python_with_settings(
         image, release_of(env_dir) / "settings", "staging", "-c",
-        "from django.conf import settings as s; print(s.ADMINS, s.DATABASES['default']['HOST'], s.X_DEBUG)",
+        "import os; from django.conf import settings as s;"
+        " print(s.ADMINS, s.DATABASES['default']['HOST'], s.X_DEBUG, os.environ['API_TOKEN'] == s.SECRETS.get('x', '')"
+        " or len(os.environ['API_TOKEN']), 'environment' in s.SECRETS)",
     )  # fmt: skip
-    assert shell.stdout.strip() == "[['Ops', 'ops@example.com']] db.example.com False"
+    # The secret environment reached the process (not the container's environment: see test_compose_file).
+    assert shell.stdout.strip() == f"[['Ops', 'ops@example.com']] db.example.com False {len(ENV_SECRET)} False"
 
 
 def test_compose_file(staging):
@@ -184,7 +191,7 @@ def test_compose_file(staging):
     assert "ports" not in app and "mem_limit" not in app
     assert app["environment"] == {
         "RELEASE_ID": release,
-        "DJANGO_SETTINGS_MODULE": "project.settings.staging.settings",
+        "DJANGO_SETTINGS_MODULE": "dockerable_release.settings",
         "NGINX_SERVER_NAME": "www.example.com example.com",
         "NGINX_CLIENT_MAX_BODY_SIZE": "10m",
         "NGINX_PROXY_PROTOCOL": "1",
@@ -193,9 +200,12 @@ def test_compose_file(staging):
         "UWSGI_THREADS": "2",
         "UWSGI_HARAKIRI": "60",
         "UWSGI_MAX_REQUESTS": "0",
+        # django_dockerable_env, as text; django_dockerable_secret_env is not here (secrets.json).
+        "SITE_COLOUR": "green",
+        "WORKERS_HINT": "3",
     }
     # The release's own settings, beside its Compose file; the environment's volumes, shared.
-    assert "./settings:/app/project/settings/staging:ro" in app["volumes"]
+    assert "./settings:/opt/dockerable/python/dockerable_release:ro" in app["volumes"]
     assert f"{env_dir}/letsencrypt:/etc/letsencrypt" in app["volumes"]
     assert f"{env_dir}/acme-webroot:/var/www/acme" in app["volumes"]
     assert f"{env_dir}/media:/app/media" in app["volumes"]
@@ -272,10 +282,13 @@ def test_the_edge_owns_the_ports_and_passes_connections_on(staging, image):
 
 
 def test_data_and_media_belong_to_the_app_user(staging):
+    """The app writes both; nginx's workers (another user) read uploads from media/, never data/."""
     env_dir, _, _ = staging
-    for name in ("data", "media"):
+    for name, mode in (("data", 0o750), ("media", 0o755)):
         info = (env_dir / name).stat()
-        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (10001, 10001, 0o750)
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (10001, 10001, mode)
+    probe = env_dir / "media/.dockerable-media-probe"
+    assert probe.read_text() == "django-dockerable media probe\n" and stat.S_IMODE(probe.stat().st_mode) == 0o644
 
 
 def test_local_settings_use_sqlite_without_tls(local):
@@ -286,7 +299,10 @@ def test_local_settings_use_sqlite_without_tls(local):
     assert "SECURE_SSL_REDIRECT" not in source
     compose = yaml.safe_load((env_dir / "docker-compose.yml").read_text())
     assert compose["services"]["edge"]["ports"] == ["0.0.0.0:8000:80"]
-    assert json.loads((release / "settings/secrets.json").read_text()) == {"django_secret_key": SECRET_KEY}
+    assert json.loads((release / "settings/secrets.json").read_text()) == {
+        "django_secret_key": SECRET_KEY,
+        "environment": {},
+    }
 
 
 def test_a_release_is_named_after_its_image_and_its_configuration(tmp_path):
