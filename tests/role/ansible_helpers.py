@@ -2,11 +2,12 @@
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
-from helpers import ROOT, docker
+from helpers import ROOT, Load, docker, http
 
 BIN = Path(sys.executable).parent
 
@@ -58,3 +59,67 @@ def remove_environment(project, environment="local"):
         tags = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repository).stdout.split()
         for tag in tags:
             docker("image", "rm", tag, check=False)
+
+
+class Deployment:
+    """One project's `local` environment on this machine, deployed with the real inventory and
+    playbooks (deploy.yml -l local), with only inventory variables set: a JSON file of extra vars.
+    variables: more django_dockerable_* variables, named without the prefix (app_dir=...)."""
+
+    def __init__(self, base, vars_dir, project, port, **variables):
+        self.base = base
+        self.env_dir = base / "local"
+        self.vars_dir = vars_dir
+        self.project = project
+        self.port = port
+        self.lock = Path(f"/run/lock/{project}-local.deploy.lock")
+        self.variables = {
+            "django_dockerable_base_dir": str(base),
+            "django_dockerable_http_port": port,
+            "django_dockerable_project": project,
+            "django_dockerable_secret_key": secrets.token_urlsafe(50),
+            "django_dockerable_health_timeout": 40,
+            "ansible_python_interpreter": sys.executable,
+            **{f"django_dockerable_{key}": value for key, value in variables.items()},
+        }
+
+    @property
+    def container(self):
+        """The serving release's container."""
+        return f"{self.project}-local-{self.current()}"
+
+    def load(self):
+        return Load(f"http://127.0.0.1:{self.port}/healthz", "localhost")
+
+    @property
+    def secret_key(self):
+        return self.variables["django_dockerable_secret_key"]
+
+    def command(self, playbook="deploy.yml", *args, source=None, **overrides):
+        """The ansible-playbook arguments of a run; overrides are django_dockerable_* variables."""
+        variables = {**self.variables, **{f"django_dockerable_{key}": value for key, value in overrides.items()}}
+        variables_file = self.vars_dir / f"vars-{secrets.token_hex(4)}.json"
+        variables_file.write_text(json.dumps(variables))
+        extra = ["-e", f"django_dockerable_app_dir={source}"] if source else []
+        return [playbook, "-l", "local", "-e", f"@{variables_file}", *extra, *args]
+
+    def run(self, playbook="deploy.yml", *args, source=None, **overrides):
+        return ansible_playbook(*self.command(playbook, *args, source=source, **overrides))
+
+    def get(self, path="/", host="localhost", **kwargs):
+        return http("GET", f"http://127.0.0.1:{self.port}{path}", host, **kwargs)
+
+    def current(self):
+        return (self.env_dir / "current-release").read_text().strip()
+
+    def previous(self):
+        return (self.env_dir / "previous-release").read_text().strip()
+
+    def releases(self):
+        return sorted(path.name for path in (self.env_dir / "releases").iterdir())
+
+    def audit(self):
+        return (self.env_dir / "audit.log").read_text()
+
+    def remove(self):
+        remove_environment(self.project)

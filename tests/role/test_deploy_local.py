@@ -26,11 +26,12 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import ansible_helpers
 import pytest
 import urllib3
-from ansible_helpers import ansible_playbook, recap, remove_environment
+from ansible_helpers import recap
 
-from helpers import ROOT, Load, docker, http
+from helpers import ROOT, docker
 
 PORT = 18000
 PROJECT = "dd-test"
@@ -38,50 +39,8 @@ OTHER_PORT = 18002
 OTHER_PROJECT = "dd-other"
 
 
-class Deployment:
-    """One project's `local` environment on this machine, deployed with the real playbooks."""
-
-    def __init__(self, base, vars_dir, project, port):
-        self.base = base
-        self.env_dir = base / "local"
-        self.vars_dir = vars_dir
-        self.project = project
-        self.port = port
-        self.lock = Path(f"/run/lock/{project}-local.deploy.lock")
-        self.variables = {
-            "django_dockerable_base_dir": str(base),
-            "django_dockerable_http_port": port,
-            "django_dockerable_project": project,
-            "django_dockerable_secret_key": secrets.token_urlsafe(50),
-            "django_dockerable_health_timeout": 40,
-            "ansible_python_interpreter": sys.executable,
-        }
-
-    @property
-    def container(self):
-        """The serving release's container."""
-        return f"{self.project}-local-{self.current()}"
-
-    def load(self):
-        return Load(f"http://127.0.0.1:{self.port}/healthz", "localhost")
-
-    @property
-    def secret_key(self):
-        return self.variables["django_dockerable_secret_key"]
-
-    def command(self, playbook="deploy.yml", *args, source=None, **overrides):
-        """The ansible-playbook arguments of a run; overrides are django_dockerable_* variables."""
-        variables = {**self.variables, **{f"django_dockerable_{key}": value for key, value in overrides.items()}}
-        variables_file = self.vars_dir / f"vars-{secrets.token_hex(4)}.json"
-        variables_file.write_text(json.dumps(variables))
-        extra = ["-e", f"django_dockerable_app_dir={source}"] if source else []
-        return [playbook, "-l", "local", "-e", f"@{variables_file}", *extra, *args]
-
-    def run(self, playbook="deploy.yml", *args, source=None, **overrides):
-        return ansible_playbook(*self.command(playbook, *args, source=source, **overrides))
-
-    def get(self, path="/", host="localhost", **kwargs):
-        return http("GET", f"http://127.0.0.1:{self.port}{path}", host, **kwargs)
+class Deployment(ansible_helpers.Deployment):
+    """The demo project's `local` environment: its page shows the release that serves it."""
 
     def page(self):
         response = self.get()
@@ -95,21 +54,6 @@ class Deployment:
             return self.get(host=host).status == 200
         except urllib3.exceptions.ProtocolError:
             return False
-
-    def current(self):
-        return (self.env_dir / "current-release").read_text().strip()
-
-    def previous(self):
-        return (self.env_dir / "previous-release").read_text().strip()
-
-    def releases(self):
-        return sorted(path.name for path in (self.env_dir / "releases").iterdir())
-
-    def audit(self):
-        return (self.env_dir / "audit.log").read_text()
-
-    def remove(self):
-        remove_environment(self.project)
 
 
 def source_copy(tmp_path, change):
