@@ -121,11 +121,14 @@ def excluded(path, rules):
 def candidate_files(app_dir):
     """Paths (relative, '/'-separated) of the files to consider: those git does not ignore in a work
     tree, else every file. Directories that are virtualenvs or version-control stores are skipped."""
-    listing = subprocess.run(
-        ["git", "-C", str(app_dir), "ls-files", "-z", "-co", "--exclude-standard", "--", "."],
-        capture_output=True, check=False,
-    )  # fmt: skip
-    if listing.returncode == 0:
+    try:
+        listing = subprocess.run(
+            ["git", "-C", str(app_dir), "ls-files", "-z", "-co", "--exclude-standard", "--", "."],
+            capture_output=True, check=False,
+        )  # fmt: skip
+    except OSError:  # no git on this machine: every file
+        listing = None
+    if listing is not None and listing.returncode == 0:
         names = [name for name in listing.stdout.decode().split("\0") if name]
         for name in names:
             path = app_dir / name
