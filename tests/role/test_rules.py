@@ -13,7 +13,8 @@ from helpers import docker
 
 ROLE = ROOT / "roles/django_dockerable"
 OPTIONS = yaml.safe_load((ROLE / "meta/argument_specs.yml").read_text())["argument_specs"]["preflight"]["options"]
-RULES = yaml.safe_load((ROLE / "vars/main.yml").read_text())["__django_dockerable_rules"]
+DERIVED = yaml.safe_load((ROLE / "vars/main.yml").read_text())
+RULES = DERIVED["__django_dockerable_rules"]
 # The formats the image checks too, as vars/main.yml reads them.
 SHARED = dict(re.findall(r"^DOCKERABLE_RULE_([A-Z_]+)='(.*)'$", (ROOT / "app/dockerable/rules.env").read_text(), re.M))
 
@@ -85,7 +86,10 @@ def wrong_values(name):
             values.append(([], "shorter than its least length"))
     if "keys_pattern" in rule:
         values.append(({"not an identifier": "1"}, "a name not of its format"))
-        values += [({key: "1"}, f"the reserved name {key}") for key in rule.get("reserved") or [] if "{{" not in key]
+        reserved = rule.get("reserved") or []
+        if isinstance(reserved, str):  # a list of vars/main.yml's, named
+            reserved = DERIVED[re.fullmatch(r"\{\{ (\w+) \}\}", reserved)[1]]
+        values += [({key: "1"}, f"the reserved name {key}") for key in reserved]
     return values
 
 
