@@ -206,6 +206,22 @@ def test_django_4_2_on_python_3_13_is_refused_naming_the_base_image(refused, tmp
     assert_nothing_deployed(refused)
 
 
+def test_requirements_that_include_a_file_outside_the_project_are_refused_before_the_build(refused, tmp_path):
+    project = tmp_path / "checkout/mysite"
+    shutil.copytree(refused.variables["django_dockerable_app_dir"], project)
+    (tmp_path / "checkout/common.txt").write_text("Django\n")
+    (project / "requirements.txt").write_text("-r ../common.txt\n")
+    result = refused.run(source=project)
+    assert result.returncode != 0
+    assert (
+        "nothing was deployed. Its last lines: build-plan: django_dockerable_requirements:"
+        f" {tmp_path}/checkout/common.txt (included by the requirements) is outside the project ({project})"
+        in text(result)
+    ), result.stdout[-4000:]
+    assert "TASK [django_dockerable : Build the image with docker buildx]" not in result.stdout
+    assert_nothing_deployed(refused)
+
+
 def test_a_directory_without_manage_py_is_refused_by_preflight(refused, tmp_path):
     # A checkout whose Django project is in a subdirectory, named instead of that subdirectory.
     checkout = tmp_path / "checkout"
