@@ -29,6 +29,7 @@ With --id, prints the tag only (scripts/release-id.sh). A wrong input stops it w
 stderr naming the role variable, and exit status 2.
 """
 
+import functools
 import hashlib
 import json
 import os
@@ -156,11 +157,11 @@ def walk(root):
 def project_files(app_dir):
     """{path in the project: source path} of the files that go into the image."""
     rules = read_rules(app_dir / ".dockerignore") + read_rules(KIT / "project.dockerignore")
+    # Each directory is asked once whether it is a virtualenv, not once per file below it.
+    virtualenv = functools.cache(lambda directory: (app_dir / directory / "pyvenv.cfg").exists())
     selected = {}
     for name in candidate_files(app_dir):
-        if any(
-            (app_dir / parent / "pyvenv.cfg").exists() for parent in PurePosixPath(name).parents if str(parent) != "."
-        ):
+        if any(virtualenv(str(parent)) for parent in PurePosixPath(name).parents if str(parent) != "."):
             continue  # inside a virtualenv
         if excluded(name, rules):
             continue
