@@ -151,6 +151,27 @@ if [ -n "${NGINX_ACME_PEERS:-}" ] && [ "$TLS_MODE" != letsencrypt ]; then
 fi
 dockerable-acme-peers /run/dockerable/nginx-acme-peers.conf || exit 64
 
+# Where nginx finds the uploads (/media/): the shared directory /app/media, or, with
+# NGINX_MEDIA_PROXY (the role's django_dockerable_media_s3_serve: nginx), the object store's URL of the
+# uploads (bucket and prefix, ending in /), readable there without a key; nginx fetches them from it,
+# GET only, sending neither the visitor's cookies nor credentials, and checking the store's certificate.
+media_conf=/run/dockerable/nginx-media.conf
+if [ -z "${NGINX_MEDIA_PROXY:-}" ]; then
+  printf '# The uploads: the directory that every release mounts.\nalias /app/media/;\n' >"$media_conf"
+else
+  [[ $NGINX_MEDIA_PROXY =~ ^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%+=:@-]*)*/$ ]] \
+    || fail "NGINX_MEDIA_PROXY must be an http:// or https:// URL ending in / (the uploads in the object store; got '$NGINX_MEDIA_PROXY')"
+  {
+    printf '# The uploads: in the object store (NGINX_MEDIA_PROXY).\n'
+    printf 'limit_except GET {\n    deny all;\n}\n'
+    printf 'proxy_pass %s;\n' "$NGINX_MEDIA_PROXY"
+    printf 'proxy_set_header Authorization "";\nproxy_set_header Cookie "";\n'
+    printf 'proxy_hide_header Set-Cookie;\nproxy_ignore_headers Set-Cookie;\n'
+    printf 'proxy_ssl_server_name on;\nproxy_ssl_verify on;\nproxy_ssl_verify_depth 4;\n'
+    printf 'proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;\n'
+  } >"$media_conf"
+fi
+
 if [ "$proxy_protocol" = 1 ]; then
   ln -sfn /opt/dockerable/nginx-client-proxy.conf /run/dockerable/nginx-client.conf
 else

@@ -39,6 +39,8 @@ OWN_CHECKS = {
     "django_dockerable_log_options": "the logging driver's own options (strings)",
     "django_dockerable_scheduled_commands": "preflight: each entry's name, schedule and command",
     "django_dockerable_manage": "manage.py's arguments (preflight: they split as a shell would split them)",
+    "django_dockerable_media_s3_access_key": "a secret: any string (preflight: required with s3)",
+    "django_dockerable_media_s3_secret_key": "a secret: any string (preflight: required with s3)",
 }
 # A valid environment of a host (this machine), in which every conditional rule applies.
 VALID = {
@@ -52,6 +54,10 @@ VALID = {
     "django_dockerable_database_name": "site",
     "django_dockerable_database_user": "site",
     "django_dockerable_database_password": "a-password",
+    "django_dockerable_media_storage": "s3",
+    "django_dockerable_media_s3_bucket": "uploads",
+    "django_dockerable_media_s3_access_key": "an-access-key",
+    "django_dockerable_media_s3_secret_key": "a-secret-key",
 }
 CANDIDATES = ["", "has space", "UPPER/Slash", "http://host.example", "/tmp/../etc", "bad_name!", "-x", "x" * 300]
 

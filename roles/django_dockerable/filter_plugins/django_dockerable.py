@@ -111,11 +111,21 @@ def _key_values(text):
     return {key.strip(): value.strip() for key, value in pairs}
 
 
-def _media(media, maintenance, healthz_answered):
-    """The uploads' cell and problem (None: no problem) from the answer to the probe that configure.yml
-    puts in the uploads: ``media`` holds its status, content and msg, its URL path, the content
-    expected and the host's directory of uploads. Only for a host where a release serves."""
+def _media(media, maintenance, healthz_answered, healthz_media=None):
+    """The uploads' cell and problem (None: no problem). Local uploads, or an object store that nginx
+    proxies (``storage`` s3, ``serve`` nginx): from the answer to the probe that configure.yml (or the
+    release's /healthz, in the store) puts in the uploads: ``media`` holds its status, content and
+    msg, its URL path, the content expected and where the uploads are (``directory``: the host's
+    directory, or the store's URL). An object store that browsers reach directly (``serve`` store):
+    from what /healthz says of it (``healthz_media``). Only for a host where a release serves."""
     status, path, directory = media.get("status", -1), media.get("path"), media.get("directory")
+    in_store = media.get("storage") == "s3"
+    if in_store and media.get("serve") != "nginx":
+        if healthz_media == "ok":
+            return "ok (store)", None
+        if not healthz_media:
+            return "?", None
+        return "store fails", f"the uploads' object store does not answer the serving release: {str(healthz_media)[:300]}"
     if status == 200 and media.get("content") == media.get("expected"):
         return "ok", None
     if status == 503 and maintenance:
@@ -125,7 +135,14 @@ def _media(media, maintenance, healthz_answered):
         # When /healthz has no answer either, its problem already names the cause (ports, container).
         problem = f"uploads are not served: {path} does not answer: {str(media.get('msg', ''))[:200]}"
         return "no answer", problem if healthz_answered else None
-    if status == 200:
+    if in_store:
+        why = {
+            200: f"not the probe that the release writes to {directory}: nginx serves /media/ from elsewhere",
+            403: f"{directory} must be readable without a key from the hosts (django_dockerable_media_s3_serve: nginx)",
+            404: f"the probe is not in {directory}: the serving release's /healthz writes it there",
+            502: f"nginx cannot reach {directory}: its error log in the serving release's container says why",
+        }.get(status, "nginx's error log in the serving release's container says why")
+    elif status == 200:
         why = f"not the probe that a deploy writes to {directory}: nginx serves /media/ from elsewhere"
     elif status == 403:
         why = f"nginx's workers must be able to read {directory}: mode 0755, the files in it 0644"
@@ -187,7 +204,10 @@ def django_dockerable_status(found, host, tls_mode, warn_days, container_prefix)
     media_text = "-"
     if current:
         media_text, media_problem = _media(
-            found.get("media") or {}, bool(files["maintenance"]), answer.get("status", -1) > 0
+            found.get("media") or {},
+            bool(files["maintenance"]),
+            answer.get("status", -1) > 0,
+            (answer.get("json") or {}).get("media"),
         )
         if media_problem:
             problems.append(media_problem)

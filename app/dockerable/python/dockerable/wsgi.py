@@ -4,6 +4,9 @@ image), behind two paths that the kit answers itself, so that the project's URLc
 
 - ``/healthz``: 200 and ``{"status": "ok", "release": ..., "host": ..., "database": true}`` when
   the default database answers ``SELECT 1``; 503 and ``"status": "unavailable"`` when it does not.
+  With uploads in an object store (dockerable.storage.MediaStorage), ``"media"`` is ``"ok"`` when the
+  store answers, else the reason, and the status is 503 then too: a release whose store is out of
+  reach (wrong endpoint, bucket or key) fails the deploy's direct check and never gets a request.
   The deploy's checks, the container's HEALTHCHECK and status.yml read it.
 - ``/ping``: ``pong <release>``, touching neither the database nor a template.
 
@@ -19,6 +22,7 @@ from dockerable import load
 project_application = load(os.environ["DOCKERABLE_WSGI_APPLICATION"])
 
 # Imported once the project's application has set Django up.
+from django.core.files.storage import storages  # noqa: E402
 from django.db import close_old_connections, connections  # noqa: E402
 
 RELEASE = os.environ.get("RELEASE_ID", "dev")
@@ -41,6 +45,12 @@ def database_answers():
         close_old_connections()
 
 
+def media_store():
+    """The uploads' storage when it is the kit's object store (dockerable.storage), else None."""
+    storage = storages["default"]
+    return storage if type(storage).__module__ == "dockerable.storage" else None
+
+
 def respond(start_response, status, content_type, body):
     data = body.encode()
     start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data))), NO_STORE])
@@ -56,6 +66,12 @@ def application(environ, start_response):
     if path == "/ping":
         return respond(start_response, "200 OK", "text/plain; charset=utf-8", f"pong {RELEASE}\n")
     database = database_answers()
-    body = {"status": "ok" if database else "unavailable", "release": RELEASE, "host": HOST, "database": database}
-    status = "200 OK" if database else "503 Service Unavailable"
+    body = {"status": "ok", "release": RELEASE, "host": HOST, "database": database}
+    store, media = media_store(), None
+    if store is not None:
+        media = store.check()
+        body["media"] = media or "ok"
+    healthy = database and media is None
+    body["status"] = "ok" if healthy else "unavailable"
+    status = "200 OK" if healthy else "503 Service Unavailable"
     return respond(start_response, status, "application/json", json.dumps(body))
