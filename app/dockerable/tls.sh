@@ -12,7 +12,12 @@
 #                            not the one on disk; prints "reloaded" or "unchanged"
 #   dockerable-tls renew [ARG...]
 #                            certbot renew (ARGs added), then sync; prints key=value lines
-#                            (result, renewed, expires, days_left) and exits non-zero on failure
+#                            (result, renewed, ari, window_start, window_end, expires, days_left)
+#                            and exits non-zero on failure. Before certbot, asks the CA for the
+#                            certificate's ARI window (ari.py): ari=yes when the certificate was
+#                            renewed inside it (an ARI renewal, exempt from Let's Encrypt's rate
+#                            limits), no when it was not renewed or renewed before the window,
+#                            unavailable when the CA gave no window (reason on stderr)
 #   dockerable-tls expiry    prints the certificate's expiry (expires=, days_left=)
 #   dockerable-tls info      prints key=value lines about the Let's Encrypt certificate: certificate=
 #                            (letsencrypt, none, or unreadable), names=, issuer=, not_before=,
@@ -126,6 +131,19 @@ expiry() {
   printf 'expires=%s\ndays_left=%s\n' "$(date -u -d "@$end" +%Y-%m-%dT%H:%M:%SZ)" "$(((end - $(date +%s)) / 86400))"
 }
 
+# The ARI window of the certificate on disk (ari.py's key=value lines), asked of the directory that
+# certbot keeps for the lineage (server = in its renewal configuration).
+ari_window() {
+  local server
+  server=$(sed -n 's/^[[:space:]]*server[[:space:]]*=[[:space:]]*//p' "/etc/letsencrypt/renewal/${names[0]}.conf" 2>/dev/null | head -n 1)
+  if [ ! -s "$live_dir/cert.pem" ] || [ -z "$server" ]; then
+    printf 'window=unavailable\nreason=no certificate of certbot in %s\n' "$live_dir"
+    return
+  fi
+  /opt/certbot/bin/python /opt/dockerable/ari.py "$live_dir/cert.pem" "$server" \
+    || printf 'window=unavailable\nreason=ari.py failed\n'
+}
+
 # info: a report for people and monitoring; changes nothing, so any user who can read the lineage
 # may run it. Times are UTC; days_left is rounded down (negative once expired).
 report() {
@@ -182,6 +200,12 @@ case "${1:-}" in
   renew)
     shift
     before=$(fingerprint "$live_dir/fullchain.pem")
+    # The CA's window for the certificate being replaced, from the directory it was issued by.
+    window=$(ari_window)
+    window_start=$(sed -n 's/^window_start=//p' <<<"$window")
+    window_end=$(sed -n 's/^window_end=//p' <<<"$window")
+    [ -n "$window_start" ] || log "no ARI window: $(sed -n 's/^reason=//p' <<<"$window")"
+    checked=$(date -u +%s)
     result=ok
     # certbot renew exits non-zero only when a renewal was due and failed.
     certbot renew --non-interactive "$@" >&2 || result=failed
@@ -189,7 +213,13 @@ case "${1:-}" in
     sync_nginx >/dev/null || result=failed
     renewed=no
     [ "$(fingerprint "$live_dir/fullchain.pem")" = "$before" ] || renewed=yes
+    ari=unavailable
+    if [ -n "$window_start" ]; then
+      ari=no
+      if [ "$renewed" = yes ] && [ "$checked" -ge "$(date -u -d "$window_start" +%s)" ]; then ari=yes; fi
+    fi
     printf 'result=%s\nrenewed=%s\n' "$result" "$renewed"
+    printf 'ari=%s\nwindow_start=%s\nwindow_end=%s\n' "$ari" "$window_start" "$window_end"
     expiry
     [ "$result" = ok ]
     ;;

@@ -1,6 +1,10 @@
 """The role's filters (filter_plugins/django_dockerable.py) on their own: the rollout's batches, the
-scheduled commands' checks, and the status report's judgement of a host."""
+scheduled commands' checks, the certificates per 7 days without ARI, and the status report's judgement
+of a host."""
 
+import pytest
+
+from django_dockerable import django_dockerable_acme_weekly as acme_weekly
 from django_dockerable import django_dockerable_batches as batches
 from django_dockerable import django_dockerable_command_errors as command_errors
 from django_dockerable import django_dockerable_scheduled_errors as scheduled_errors
@@ -230,3 +234,78 @@ def test_uploads_are_not_asked_where_no_release_serves():
     )
     assert idle["media"] == "-"
     assert idle["problems"] == ["no release serves here", "/healthz does not answer: Connection refused"]
+
+
+# (profile, date, lifetime in hours, renewal interval in hours, certificates per host per 7 days).
+PROFILE_FIGURES = [
+    ("classic", "2026-12-07", 2160, 1440, 1),
+    ("", "2026-12-07", 2160, 1440, 1),  # empty: the CA's default, classic
+    ("classic", "2027-02-09", 2160, 1440, 1),
+    ("classic", "2027-02-10", 1536, 1024, 1),
+    ("classic", "2028-02-15", 1536, 1024, 1),
+    ("classic", "2028-02-16", 1080, 720, 1),
+    ("classic", "2031-01-01", 1080, 720, 1),
+    ("tlsserver", "2026-12-07", 1080, 720, 1),
+    ("tlsserver", "2028-02-16", 1080, 720, 1),
+    # 160 hours, under 10 days: renewed at half its lifetime, every 80 hours; 168 / 80 = 2.1, so
+    # the worst 7 days hold 3 of a host's certificates.
+    ("shortlived", "2026-12-07", 160, 80, 3),
+    ("shortlived", "2028-02-16", 160, 80, 3),
+]
+
+
+@pytest.mark.parametrize(("profile", "today", "lifetime", "interval", "per_host"), PROFILE_FIGURES)
+def test_certificates_per_7_days_without_ari_for_each_profile_date_and_number_of_hosts(
+    profile, today, lifetime, interval, per_host
+):
+    for hosts in range(1, 8):
+        figures = acme_weekly(profile, hosts, today)
+        assert figures["profile"] == (profile or "classic")
+        assert figures["lifetime_hours"] == lifetime
+        assert figures["renewal_interval_hours"] == interval
+        assert figures["per_host"] == per_host
+        assert (figures["hosts"], figures["certificates"]) == (hosts, hosts * per_host)
+        assert figures["limit"] == 5
+        assert figures["max_hosts"] == 5 // per_host
+        # The preflight's test: over the limit exactly when more hosts than max_hosts.
+        assert (figures["certificates"] > figures["limit"]) == (hosts > figures["max_hosts"])
+
+
+def test_shortlived_allows_one_host_per_set_of_names_without_ari():
+    assert [acme_weekly("shortlived", hosts, "2026-12-07")["certificates"] for hosts in (1, 2, 3)] == [3, 6, 9]
+    assert acme_weekly("shortlived", 1, "2026-12-07")["max_hosts"] == 1
+    assert acme_weekly("classic", 5, "2028-03-01")["certificates"] == 5
+    assert acme_weekly("classic", 6, "2028-03-01")["certificates"] == 6
+
+
+def test_a_profile_that_lets_encrypt_does_not_offer_has_no_figures():
+    assert acme_weekly("sixdays", 3, "2026-12-07") is None
+
+
+def test_the_last_renewal_says_whether_ari_drove_it():
+    record = (
+        "time=2026-12-07T04:00:00Z\nresult=ok\nrenewed=yes\nari=yes\nwindow_start=2026-12-06T10:00:00Z\n"
+        "window_end=2026-12-08T10:00:00Z\nexpires=2027-03-07T03:00:00Z\ndays_left=89\nrelease=r2\nmessage=\n"
+    )
+    result = judge(files={"renewal": record})
+    assert result["renewal"] == "ok 2026-12-07T04:00:00Z"
+    assert result["renewal_detail"] == (
+        "ok at 2026-12-07T04:00:00Z, renewed yes; ARI yes: an ARI renewal, inside the CA's window"
+        " (window 2026-12-06T10:00:00Z to 2026-12-08T10:00:00Z)"
+    )
+    assert result["problems"] == []
+    assert "  renewal: ok at 2026-12-07T04:00:00Z, renewed yes; ARI yes" in status_table([result], "staging")
+    waiting = record.replace("renewed=yes", "renewed=no").replace("ari=yes", "ari=no")
+    assert (
+        "renewed no; ARI no: not an ARI renewal (window 2026-12-06"
+        in judge(files={"renewal": waiting})["renewal_detail"]
+    )
+    unavailable = "time=2026-12-07T04:00:00Z\nresult=ok\nrenewed=no\nari=unavailable\nwindow_start=\nwindow_end=\n"
+    assert judge(files={"renewal": unavailable})["renewal_detail"] == (
+        "ok at 2026-12-07T04:00:00Z, renewed no; ARI unavailable: the CA gave no ARI window"
+    )
+    # A record written before ARI: no word about it.
+    older = judge(files={"renewal": "time=2026-12-01T04:00:00Z\nresult=ok\nrenewed=no\n"})
+    assert older["renewal_detail"] == "ok at 2026-12-01T04:00:00Z, renewed no"
+    # Not letsencrypt, or never run: nothing.
+    assert judge()["renewal_detail"] == ""

@@ -154,6 +154,23 @@ def _media(media, maintenance, healthz_answered, healthz_media=None):
     return text, f"uploads are not served: {path} answered {status} ({why})"
 
 
+def _renewal_detail(renewal):
+    """The last renewal in words, from renew.sh's record: its outcome, whether a certificate was
+    renewed and whether ARI drove it, with the CA's window (a record from before ARI has no ari=)."""
+    text = f"{renewal.get('result', '?')} at {renewal.get('time', '?')}, renewed {renewal.get('renewed') or '?'}"
+    ari = renewal.get("ari")
+    if not ari:
+        return text
+    start, end = renewal.get("window_start"), renewal.get("window_end")
+    window = f" (window {start} to {end})" if start and end else ""
+    words = {
+        "yes": "an ARI renewal, inside the CA's window",
+        "no": "not an ARI renewal",
+        "unavailable": "the CA gave no ARI window",
+    }
+    return f"{text}; ARI {ari}: {words.get(ari, '?')}{window}"
+
+
 def django_dockerable_status(found, host, tls_mode, warn_days, container_prefix):
     """One host's status (playbooks/status.yml) from what tasks/status.yml read: ``found`` holds the
     files' text (current, previous, lock, renewal, maintenance), the releases' descriptions, the
@@ -233,12 +250,14 @@ def django_dockerable_status(found, host, tls_mode, warn_days, container_prefix)
                 problems.append("nginx does not serve the certificate on disk")
 
     renewal = _key_values(files["renewal"])
+    renewal_detail = ""
     if tls_mode != "letsencrypt":
         renewal_text = "-"
     elif not renewal:
         renewal_text = "never run"
     else:
         renewal_text = f"{renewal.get('result', '?')} {renewal.get('time', '')}".strip()
+        renewal_detail = _renewal_detail(renewal)
         if renewal.get("result") != "ok":
             problems.append(f"the last renewal failed ({renewal.get('time', '?')}): {renewal.get('message', '')[:300]}")
 
@@ -258,6 +277,7 @@ def django_dockerable_status(found, host, tls_mode, warn_days, container_prefix)
         "issuer": certificate.get("issuer", ""),
         "expires": certificate.get("expires", ""),
         "renewal": renewal_text,
+        "renewal_detail": renewal_detail,
         "lock": files["lock"] or "free",
         "audit": list(found.get("audit") or []),
         "shell": f"docker exec -it --user django {container_prefix}-{current} python manage.py shell"
@@ -296,6 +316,8 @@ def django_dockerable_status_table(statuses, environment, unreachable=()):
         lines += ["", f"{status['host']}:"]
         if status["names"]:
             lines.append(f"  certificate: {status['names']}, issued by {status['issuer']}, expires {status['expires']}")
+        if status.get("renewal_detail"):
+            lines.append(f"  renewal: {status['renewal_detail']}")
         lines.append(f"  lock: {status['lock']}")
         if status["maintenance_by"]:
             lines.append(f"  maintenance: {status['maintenance_by']}")
@@ -315,6 +337,42 @@ def django_dockerable_status_problems(statuses, unreachable=()):
     """Every problem of the environment, each as 'host: problem'."""
     problems = [f"{status['host']}: {problem}" for status in statuses for problem in status["problems"]]
     return problems + [f"{host}: the host did not answer" for host in unreachable]
+
+
+# Let's Encrypt's limit on certificates for one identical set of names, and its window (days).
+ACME_LIMIT = 5
+ACME_LIMIT_DAYS = 7
+# Lifetimes of Let's Encrypt's profiles, in hours; classic's shrinks on the dates named (from then on).
+_CLASSIC_LIFETIMES = [("2028-02-16", 45 * 24), ("2027-02-10", 64 * 24), ("", 90 * 24)]
+_PROFILE_LIFETIMES = {"tlsserver": 45 * 24, "shortlived": 160}
+
+
+def django_dockerable_acme_weekly(profile, hosts, today):
+    """The certificates that ``hosts`` hosts serving one set of names issue per 7 days with
+    Let's Encrypt's ``profile`` (empty: its default, classic) when renewals do not use ARI, on the
+    date ``today`` (YYYY-MM-DD, which picks classic's lifetime). Each host renews its own
+    certificate when certbot finds it due: at a third of its lifetime left, or half of it when the
+    lifetime is under 10 days; so a host issues ceil(7 days / (lifetime - that)) certificates in
+    the worst 7 days. Returns the figures, or None for a profile that Let's Encrypt does not offer."""
+    profile = str(profile or "classic")
+    if profile == "classic":
+        lifetime = next(hours for since, hours in _CLASSIC_LIFETIMES if str(today) >= since)
+    elif profile in _PROFILE_LIFETIMES:
+        lifetime = _PROFILE_LIFETIMES[profile]
+    else:
+        return None
+    interval = lifetime / 2 if lifetime < 10 * 24 else lifetime * 2 / 3
+    per_host = math.ceil(ACME_LIMIT_DAYS * 24 / interval)
+    return {
+        "profile": profile,
+        "lifetime_hours": lifetime,
+        "renewal_interval_hours": round(interval, 2),
+        "per_host": per_host,
+        "hosts": int(hosts),
+        "certificates": per_host * int(hosts),
+        "max_hosts": ACME_LIMIT // per_host,
+        "limit": ACME_LIMIT,
+    }
 
 
 def _pattern(rule, key):
@@ -398,6 +456,7 @@ class FilterModule:
     def filters(self):
         return {
             "django_dockerable_hmac": django_dockerable_hmac,
+            "django_dockerable_acme_weekly": django_dockerable_acme_weekly,
             "django_dockerable_name_hosts": django_dockerable_name_hosts,
             "django_dockerable_acme_peer": django_dockerable_acme_peer,
             "django_dockerable_rule_errors": django_dockerable_rule_errors,
