@@ -5,8 +5,9 @@
 Prints key=value lines: ``window_start=`` and ``window_end=`` (UTC, ISO 8601) when the CA's directory
 offers renewalInfo and answers for the certificate; otherwise ``window=unavailable`` and ``reason=``.
 Always exits 0 unless called wrongly: a renewal never depends on this report. dockerable-tls renew
-runs it before certbot renew, to record whether the renewal happened inside the window (an ARI
-renewal, exempt from Let's Encrypt's rate limits). Runs with certbot's virtualenv (cryptography,
+runs it before certbot renew, to record whether the renewal happened inside the window (which alone
+does not exempt it from Let's Encrypt's rate limits: the order must also name the certificate it
+replaces, RFC 9773's ``replaces``, and certbot 5.8.0 does not send it). Runs with certbot's virtualenv (cryptography,
 requests); the CA's certificate comes from REQUESTS_CA_BUNDLE, as certbot's does.
 """
 

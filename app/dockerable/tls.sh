@@ -15,9 +15,8 @@
 #                            (result, renewed, ari, window_start, window_end, expires, days_left)
 #                            and exits non-zero on failure. Before certbot, asks the CA for the
 #                            certificate's ARI window (ari.py): ari=yes when the certificate was
-#                            renewed inside it (an ARI renewal, exempt from Let's Encrypt's rate
-#                            limits), no when it was not renewed or renewed before the window,
-#                            unavailable when the CA gave no window (reason on stderr)
+#                            renewed inside it, no when it was not renewed or renewed before the
+#                            window, unavailable when the CA gave no window (reason on stderr)
 #   dockerable-tls expiry    prints the certificate's expiry (expires=, days_left=)
 #   dockerable-tls info      prints key=value lines about the Let's Encrypt certificate: certificate=
 #                            (letsencrypt, none, or unreadable), names=, issuer=, not_before=,
@@ -216,6 +215,7 @@ case "${1:-}" in
     ari=unavailable
     if [ -n "$window_start" ]; then
       ari=no
+      # Inside the window only: not exempt from Let's Encrypt's limits until certbot sends `replaces`.
       if [ "$renewed" = yes ] && [ "$checked" -ge "$(date -u -d "$window_start" +%s)" ]; then ari=yes; fi
     fi
     printf 'result=%s\nrenewed=%s\n' "$result" "$renewed"

@@ -1,6 +1,8 @@
 """The role's filters (filter_plugins/django_dockerable.py) on their own: the rollout's batches, the
-scheduled commands' checks, the certificates per 7 days without ARI, and the status report's judgement
-of a host."""
+scheduled commands' checks, the certificates that renewals issue per 7 days, and the status report's
+judgement of a host."""
+
+from fractions import Fraction
 
 import pytest
 
@@ -236,46 +238,53 @@ def test_uploads_are_not_asked_where_no_release_serves():
     assert idle["problems"] == ["no release serves here", "/healthz does not answer: Connection refused"]
 
 
-# (profile, date, lifetime in hours, renewal interval in hours, certificates per host per 7 days).
+# (profile, date, lifetime in hours, renewal interval in hours, certificates per host per 7 days as
+# shown, most hosts within the renewals' rate).
 PROFILE_FIGURES = [
-    ("classic", "2026-12-07", 2160, 1440, 1),
-    ("", "2026-12-07", 2160, 1440, 1),  # empty: the CA's default, classic
-    ("classic", "2027-02-09", 2160, 1440, 1),
-    ("classic", "2027-02-10", 1536, 1024, 1),
-    ("classic", "2028-02-15", 1536, 1024, 1),
-    ("classic", "2028-02-16", 1080, 720, 1),
-    ("classic", "2031-01-01", 1080, 720, 1),
-    ("tlsserver", "2026-12-07", 1080, 720, 1),
-    ("tlsserver", "2028-02-16", 1080, 720, 1),
-    # 160 hours, under 10 days: renewed at half its lifetime, every 80 hours; 168 / 80 = 2.1, so
-    # the worst 7 days hold 3 of a host's certificates.
-    ("shortlived", "2026-12-07", 160, 80, 3),
-    ("shortlived", "2028-02-16", 160, 80, 3),
+    ("classic", "2026-12-07", 2160, 1440, 0.12, 42),
+    ("", "2026-12-07", 2160, 1440, 0.12, 42),  # empty: the CA's default, classic
+    ("classic", "2027-02-09", 2160, 1440, 0.12, 42),
+    ("classic", "2027-02-10", 1536, 1024, 0.16, 30),
+    ("classic", "2028-02-15", 1536, 1024, 0.16, 30),
+    ("classic", "2028-02-16", 1080, 720, 0.23, 21),
+    ("classic", "2031-01-01", 1080, 720, 0.23, 21),
+    ("tlsserver", "2026-12-07", 1080, 720, 0.23, 21),
+    ("tlsserver", "2028-02-16", 1080, 720, 0.23, 21),
+    # 160 hours, under 10 days: renewed at half its lifetime, every 80 hours; 168 / 80 = 2.1 per
+    # host, so 2 hosts (4.2) stay within 5 and 3 (6.3) do not.
+    ("shortlived", "2026-12-07", 160, 80, 2.1, 2),
+    ("shortlived", "2028-02-16", 160, 80, 2.1, 2),
 ]
 
 
-@pytest.mark.parametrize(("profile", "today", "lifetime", "interval", "per_host"), PROFILE_FIGURES)
-def test_certificates_per_7_days_without_ari_for_each_profile_date_and_number_of_hosts(
-    profile, today, lifetime, interval, per_host
+@pytest.mark.parametrize(("profile", "today", "lifetime", "interval", "per_host", "max_hosts"), PROFILE_FIGURES)
+def test_certificates_per_7_days_for_each_profile_date_and_number_of_hosts(
+    profile, today, lifetime, interval, per_host, max_hosts
 ):
-    for hosts in range(1, 8):
+    """The limit is a token bucket: renewals that repeat forever must stay within its rate, 5 per 7
+    days, so a host counts 7 days / its renewal interval (exact, rounded only for display)."""
+    exact = Fraction(7 * 24, interval)
+    for hosts in range(1, max_hosts + 3):
         figures = acme_weekly(profile, hosts, today)
         assert figures["profile"] == (profile or "classic")
         assert figures["lifetime_hours"] == lifetime
         assert figures["renewal_interval_hours"] == interval
         assert figures["per_host"] == per_host
-        assert (figures["hosts"], figures["certificates"]) == (hosts, hosts * per_host)
+        assert figures["hosts"] == hosts
+        assert figures["certificates"] == round(float(exact * hosts), 1)
         assert figures["limit"] == 5
-        assert figures["max_hosts"] == 5 // per_host
-        # The preflight's test: over the limit exactly when more hosts than max_hosts.
-        assert (figures["certificates"] > figures["limit"]) == (hosts > figures["max_hosts"])
+        assert figures["max_hosts"] == max_hosts
+        # The preflight's test (hosts <= max_hosts): within the limit exactly when the exact rate is.
+        assert (hosts <= figures["max_hosts"]) == (exact * hosts <= 5)
 
 
-def test_shortlived_allows_one_host_per_set_of_names_without_ari():
-    assert [acme_weekly("shortlived", hosts, "2026-12-07")["certificates"] for hosts in (1, 2, 3)] == [3, 6, 9]
-    assert acme_weekly("shortlived", 1, "2026-12-07")["max_hosts"] == 1
-    assert acme_weekly("classic", 5, "2028-03-01")["certificates"] == 5
-    assert acme_weekly("classic", 6, "2028-03-01")["certificates"] == 6
+def test_shortlived_allows_two_hosts_per_set_of_names():
+    figures = [acme_weekly("shortlived", hosts, "2026-12-07") for hosts in (1, 2, 3)]
+    assert [(f["per_host"], f["certificates"]) for f in figures] == [(2.1, 2.1), (2.1, 4.2), (2.1, 6.3)]
+    assert [f["hosts"] <= f["max_hosts"] for f in figures] == [True, True, False]
+    # Classic's renewals allow more hosts than the 5 that the first certificates do: 5 stays the cap.
+    assert acme_weekly("classic", 5, "2028-03-01")["certificates"] == 1.2
+    assert acme_weekly("classic", 5, "2028-03-01")["max_hosts"] == 21
 
 
 def test_a_profile_that_lets_encrypt_does_not_offer_has_no_figures():

@@ -5,6 +5,7 @@ import hmac
 import math
 import re
 import shlex
+from fractions import Fraction
 
 
 def django_dockerable_hmac(message, key):
@@ -348,12 +349,19 @@ _PROFILE_LIFETIMES = {"tlsserver": 45 * 24, "shortlived": 160}
 
 
 def django_dockerable_acme_weekly(profile, hosts, today):
-    """The certificates that ``hosts`` hosts serving one set of names issue per 7 days with
-    Let's Encrypt's ``profile`` (empty: its default, classic) when renewals do not use ARI, on the
-    date ``today`` (YYYY-MM-DD, which picks classic's lifetime). Each host renews its own
-    certificate when certbot finds it due: at a third of its lifetime left, or half of it when the
-    lifetime is under 10 days; so a host issues ceil(7 days / (lifetime - that)) certificates in
-    the worst 7 days. Returns the figures, or None for a profile that Let's Encrypt does not offer."""
+    """The certificates that ``hosts`` hosts serving one set of names issue per 7 days by renewing
+    with Let's Encrypt's ``profile`` (empty: its default, classic), on the date ``today`` (YYYY-MM-DD,
+    which picks classic's lifetime), counting every renewal: Let's Encrypt exempts only ARI renewals
+    whose new order names the certificate it replaces (RFC 9773's ``replaces``), which certbot does
+    not send yet. Each host renews its own certificate when certbot finds it due: at a third of its
+    lifetime left, or half of it when the lifetime is under 10 days. The limit, 5 certificates per
+    set of names per 7 days, is a token bucket (5 tokens, refilled continuously at 5 per 7 days, one
+    every 33.6 hours), so for renewals that repeat forever what counts is their rate: 7 days /
+    renewal interval per host, a fraction (shortlived: 168 / 80 = 2.1), times the hosts, within 5.
+    ``max_hosts``: the most hosts within it (the first certificates of a fresh deploy all come at
+    once, so preflight also caps the hosts at 5, whichever is smaller binds). Figures rounded for
+    display (per_host to 2 decimals, certificates to 1); max_hosts exact (compare hosts with it).
+    Returns the figures, or None for a profile that Let's Encrypt does not offer."""
     profile = str(profile or "classic")
     if profile == "classic":
         lifetime = next(hours for since, hours in _CLASSIC_LIFETIMES if str(today) >= since)
@@ -361,16 +369,18 @@ def django_dockerable_acme_weekly(profile, hosts, today):
         lifetime = _PROFILE_LIFETIMES[profile]
     else:
         return None
-    interval = lifetime / 2 if lifetime < 10 * 24 else lifetime * 2 / 3
-    per_host = math.ceil(ACME_LIMIT_DAYS * 24 / interval)
+    # Exact fractions: 5 / 2.1 in floating point must not decide a host.
+    interval = Fraction(lifetime, 2) if lifetime < 10 * 24 else Fraction(lifetime * 2, 3)
+    per_host = Fraction(ACME_LIMIT_DAYS * 24) / interval
+    hosts = int(hosts)
     return {
         "profile": profile,
         "lifetime_hours": lifetime,
-        "renewal_interval_hours": round(interval, 2),
-        "per_host": per_host,
-        "hosts": int(hosts),
-        "certificates": per_host * int(hosts),
-        "max_hosts": ACME_LIMIT // per_host,
+        "renewal_interval_hours": int(interval) if interval.denominator == 1 else round(float(interval), 2),
+        "per_host": round(float(per_host), 2),
+        "hosts": hosts,
+        "certificates": round(float(per_host * hosts), 1),
+        "max_hosts": math.floor(ACME_LIMIT / per_host),
         "limit": ACME_LIMIT,
     }
 
