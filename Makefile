@@ -7,7 +7,7 @@ DOCKERFILES := app/dockerable/Dockerfile tests/images/postgres/Dockerfile molecu
 	molecule/images/pebble/Dockerfile bench/images/gunicorn/Dockerfile bench/images/original/Dockerfile \
 	bench/images/tcp/Dockerfile
 PLAYBOOKS := deploy.yml playbooks/deploy.yml playbooks/rollback.yml playbooks/status.yml playbooks/manage.yml \
-	playbooks/maintenance.yml
+	playbooks/maintenance.yml playbooks/backup.yml playbooks/restore.yml
 
 .PHONY: setup collections deploy test lint pytest molecule image bench bench-quick
 
