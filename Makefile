@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 SHELL_SCRIPTS := $(shell git ls-files -co --exclude-standard '*.sh' 2>/dev/null) .ci/run
 DOCKERFILES := app/dockerable/Dockerfile tests/images/postgres/Dockerfile molecule/images/host/Dockerfile \
 	molecule/images/pebble/Dockerfile bench/images/gunicorn/Dockerfile bench/images/original/Dockerfile \
-	bench/images/tcp/Dockerfile
+	bench/images/tcp/Dockerfile molecule/images/s3/Dockerfile
 PLAYBOOKS := deploy.yml playbooks/deploy.yml playbooks/rollback.yml playbooks/status.yml playbooks/manage.yml \
 	playbooks/maintenance.yml playbooks/backup.yml playbooks/restore.yml
 

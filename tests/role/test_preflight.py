@@ -346,3 +346,63 @@ def test_within_the_limit_passes_without_asking_the_directory(tmp_path):
         text = " ".join(result.stdout.split())
         assert "over Let's Encrypt's limit" not in text, name
         assert "django_dockerable_acme_ca_bundle is '/nonexistent/ca.pem'" in text, (name, result.stdout[-3000:])
+
+
+def _two_hosts(tmp_path, variables):
+    """An environment of two hosts behind one name, with PostgreSQL (SQLite is for one host)."""
+    return _environment(
+        tmp_path,
+        ["web1.qa.test", "web2.qa.test"],
+        {
+            "django_dockerable_tls_mode": "off",
+            "django_dockerable_server_names": ["www.example.com"],
+            "django_dockerable_database_engine": "postgresql",
+            "django_dockerable_database_host": "db.example.com",
+            "django_dockerable_database_name": "site",
+            "django_dockerable_database_user": "site",
+            "django_dockerable_database_password": "a-database-password",
+            "django_dockerable_acme_ca_bundle": "",
+            **variables,
+        },
+    )
+
+
+def test_uploads_on_one_host_of_several_are_refused_before_any_change(tmp_path):
+    """Local uploads on two hosts: a file uploaded through one would be missing on the other. The
+    deploy stops before any change, naming both ways out; either way passes preflight."""
+    result = ansible_playbook("deploy.yml", "-i", _two_hosts(tmp_path / "local", {}), "-l", "qa")
+    text = " ".join(result.stdout.split())
+    assert result.returncode != 0
+    assert (
+        "django_dockerable_media_storage is local, but the environment qa has 2 hosts (web1.qa.test, web2.qa.test):"
+        " a file uploaded through one host would be missing (404) on the others, and lost with that host."
+    ) in text, result.stdout[-3000:]
+    assert "Set django_dockerable_media_storage: s3" in text
+    assert f"if {tmp_path / 'local' / 'srv'}/qa/media is a directory that every host shares" in text
+    assert "set django_dockerable_media_shared: true" in text
+    assert not (tmp_path / "local" / "srv").exists()
+
+    s3 = {
+        "django_dockerable_media_storage": "s3",
+        "django_dockerable_media_s3_endpoint_url": "https://s3.example.com",
+        "django_dockerable_media_s3_bucket": "uploads",
+        "django_dockerable_media_s3_access_key": "an-access-key",
+        "django_dockerable_media_s3_secret_key": "a-secret-key-of-the-store",
+    }
+    for name, variables in [("shared", {"django_dockerable_media_shared": True}), ("s3", s3)]:
+        result = ansible_playbook("tests/role/preflight.yml", "-i", _two_hosts(tmp_path / name, variables))
+        assert result.returncode == 0, (name, result.stdout[-3000:])
+        assert "a-secret-key-of-the-store" not in result.stdout
+
+
+def test_uploads_in_an_object_store_need_its_bucket_and_keys(tmp_path):
+    result = ansible_playbook(
+        "tests/role/preflight.yml",
+        "-i",
+        _two_hosts(tmp_path, {"django_dockerable_media_storage": "s3", "django_dockerable_media_s3_bucket": "uploads"}),
+    )
+    text = " ".join(result.stdout.split())
+    assert result.returncode != 0
+    assert "django_dockerable_media_storage is s3: set django_dockerable_media_s3_bucket" in text
+    assert "django_dockerable_media_s3_access_key and django_dockerable_media_s3_secret_key (not placeholders)" in text
+    assert "group_vars/qa/vault.yml" in text

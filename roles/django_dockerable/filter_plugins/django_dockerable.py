@@ -126,7 +126,8 @@ def _media(media, maintenance, healthz_answered, healthz_media=None):
             return "ok (store)", None
         if not healthz_media:
             return "?", None
-        return "store fails", f"the uploads' object store does not answer the serving release: {str(healthz_media)[:300]}"
+        problem = f"the uploads' object store does not answer the serving release: {str(healthz_media)[:300]}"
+        return "store fails", problem
     if status == 200 and media.get("content") == media.get("expected"):
         return "ok", None
     if status == 503 and maintenance:
