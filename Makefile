@@ -33,8 +33,9 @@ lint: collections
 	ansible-lint
 	for playbook in $(PLAYBOOKS); do ansible-playbook --syntax-check -l local $$playbook || exit 1; done
 
+# PYTEST_ARGS: pytest's own arguments, e.g. a test file (make test splits the tests in two).
 pytest: collections
-	pytest
+	pytest $(PYTEST_ARGS)
 
 # Multi-host scenarios: hosts with their own Docker engines, Pebble, a shared PostgreSQL; all of them,
 # or those named in SCENARIOS. (The world of the deploy and downtime benchmarks is bench/molecule/.)
@@ -58,10 +59,13 @@ bench-quick: collections
 
 # The README's test command: the linters, the image once (cold on a new machine), then two streams
 # side by side (each line prefixed with its name): pytest then the bare scenario (bare.test), and the
-# short serving benchmark then the scenarios of staging.test, one at a time (they share names). The
-# streams share this machine's Docker engine and nothing on it (container, network and image names).
+# short serving benchmark, the backup and restore tests (a pytest run of their own, which shares
+# nothing with the first: own names, ports and temporary directory), then the scenarios of
+# staging.test, one at a time (they share names). The streams share this machine's Docker engine and
+# nothing on it (container, network and image names).
 STAGING_SCENARIOS := $(filter-out bare,$(ALL_SCENARIOS))
+SECOND_STREAM_TESTS := tests/role/test_backup_restore.py
 test: lint image
 	scripts/side-by-side.sh \
-	  pytest+bare "$(MAKE) --no-print-directory pytest && $(MAKE) --no-print-directory molecule SCENARIOS=bare" \
-	  bench+staging "$(MAKE) --no-print-directory bench-quick && $(MAKE) --no-print-directory molecule SCENARIOS='$(STAGING_SCENARIOS)'"
+	  pytest+bare "$(MAKE) --no-print-directory pytest PYTEST_ARGS='--ignore=$(SECOND_STREAM_TESTS)' && $(MAKE) --no-print-directory molecule SCENARIOS=bare" \
+	  bench+staging "$(MAKE) --no-print-directory bench-quick && $(MAKE) --no-print-directory pytest PYTEST_ARGS='--basetemp=$${TMPDIR:-/tmp}/dockerable-pytest-second $(SECOND_STREAM_TESTS)' && $(MAKE) --no-print-directory molecule SCENARIOS='$(STAGING_SCENARIOS)'"

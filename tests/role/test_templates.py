@@ -428,3 +428,72 @@ def test_each_host_asks_the_hosts_that_serve_the_same_names_for_acme_tokens(tmp_
         "environment"
     ]
     assert "NGINX_ACME_PEERS" not in environment
+
+
+S3_ACCESS_KEY = "AK" + secrets.token_hex(8).upper()
+S3_SECRET_KEY = secrets.token_urlsafe(30)
+# Uploads in an object store, served through each host's nginx (one origin), and at the store's own
+# signed URLs, Amazon S3 addressed by the bucket's name.
+S3_NGINX = {
+    **LOCAL,
+    "environment": "objects",
+    "media_storage": "s3",
+    "media_s3_endpoint_url": "http://127.0.0.1:9",
+    "media_s3_bucket": "site-uploads",
+    "media_s3_addressing_style": "path",
+    "media_s3_location": "objects/uploads",
+    "media_s3_access_key": S3_ACCESS_KEY,
+    "media_s3_secret_key": S3_SECRET_KEY,
+    "media_s3_serve": "nginx",
+}
+S3_STORE = {
+    **S3_NGINX,
+    "media_s3_endpoint_url": "",
+    "media_s3_region": "eu-west-1",
+    "media_s3_addressing_style": "auto",
+    "media_s3_location": "",
+    "media_s3_serve": "store",
+}
+
+
+def test_uploads_in_an_object_store(tmp_path, image):
+    """The store's keys are in secrets.json only; the release's settings make it Django's default
+    storage (the project's static files storage kept); nginx is given the store's URL of the uploads
+    with serve nginx (and the URLs are the site's /media/), none with serve store (signed URLs of the
+    store); a store out of reach is named by the check that /healthz runs."""
+    env_dir, _, output = render(tmp_path / "nginx", "localhost", S3_NGINX)
+    release = release_of(env_dir)
+    assert json.loads((release / "settings/secrets.json").read_text())["media_s3_access_key"] == S3_ACCESS_KEY
+    compose = yaml.safe_load((release / "docker-compose.yml").read_text())
+    environment = compose["services"]["app"]["environment"]
+    assert environment["NGINX_MEDIA_PROXY"] == "http://127.0.0.1:9/site-uploads/objects/uploads/"
+    for path in [*env_dir.rglob("*.py"), *env_dir.rglob("*.yml")]:
+        assert S3_SECRET_KEY not in path.read_text() and S3_ACCESS_KEY not in path.read_text(), path
+    assert S3_SECRET_KEY not in output and S3_ACCESS_KEY not in output
+    assert not (env_dir / "media/.dockerable-media-probe").exists()
+    shell = python_with_settings(
+        image, release / "settings", "objects", "-c",
+        "from django.conf import settings; from django.core.files.storage import default_storage, storages;"
+        " print(type(storages['default']).__name__, settings.STORAGES['staticfiles']['BACKEND']);"
+        " print(default_storage.url('photos/a b.png')); print(storages['default'].check())",
+    )  # fmt: skip
+    lines = shell.stdout.splitlines()
+    assert lines[0] == "MediaStorage django.contrib.staticfiles.storage.StaticFilesStorage", shell.stdout + shell.stderr
+    assert lines[1] == "/media/photos/a%20b.png"
+    assert lines[2].startswith("bucket 'site-uploads' at http://127.0.0.1:9: Could not connect to the endpoint URL")
+
+    env_dir, _, _ = render(tmp_path / "store", "localhost", S3_STORE)
+    release = release_of(env_dir)
+    assert (
+        "NGINX_MEDIA_PROXY"
+        not in yaml.safe_load((release / "docker-compose.yml").read_text())["services"]["app"]["environment"]
+    )
+    shell = python_with_settings(
+        image, release / "settings", "objects", "-c",
+        "from django.core.files.storage import default_storage; print(default_storage.url('photos/a.png'))",
+    )  # fmt: skip
+    url = shell.stdout.strip()
+    assert url.startswith("https://site-uploads.s3.amazonaws.com/photos/a.png?") or url.startswith(
+        "https://site-uploads.s3.eu-west-1.amazonaws.com/photos/a.png?"
+    ), shell.stdout + shell.stderr
+    assert "X-Amz-Signature=" in url and S3_SECRET_KEY not in url

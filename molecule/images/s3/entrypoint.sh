@@ -9,4 +9,4 @@ umask 077
 printf '{"identities": [{"name": "anonymous", "actions": ["Read:%s"]}, {"name": "site", "credentials": [{"accessKey": "%s", "secretKey": "%s"}], "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}\n' \
   "$S3_PUBLIC_BUCKET" "$S3_ACCESS_KEY" "$S3_SECRET_KEY" >/etc/seaweedfs/s3.json
 exec weed server -dir=/data -ip="$(hostname -i | cut -d' ' -f1)" -ip.bind=0.0.0.0 -s3 -s3.port=8333 \
-  -s3.config=/etc/seaweedfs/s3.json -volume.max=4
+  -s3.config=/etc/seaweedfs/s3.json -volume.max=16 -master.volumeSizeLimitMB=64
