@@ -318,3 +318,33 @@ def test_the_last_renewal_says_whether_ari_drove_it():
     assert older["renewal_detail"] == "ok at 2026-12-01T04:00:00Z, renewed no"
     # Not letsencrypt, or never run: nothing.
     assert judge()["renewal_detail"] == ""
+
+
+def test_uploads_in_an_object_store_are_judged_by_how_browsers_reach_them():
+    """serve nginx: the probe fetched through the site, the store named in the problem; serve store:
+    what /healthz says of the store (the site does not serve /media/ then)."""
+    store = "http://s3.example.com/uploads/staging/"
+    through_nginx = {"storage": "s3", "serve": "nginx", "directory": store}
+    assert judge(media=through_nginx)["media"] == "ok"
+    forbidden = judge(media={**through_nginx, "status": 403, "content": "<Error>AccessDenied</Error>"})
+    assert forbidden["media"] == "403"
+    assert forbidden["problems"] == [
+        f"uploads are not served: /media/.dockerable-media-probe answered 403 ({store} must be readable without a"
+        " key from the hosts (django_dockerable_media_s3_serve: nginx))"
+    ]
+    missing = judge(media={**through_nginx, "status": 404, "content": ""})
+    assert "the serving release's /healthz writes it there" in missing["problems"][0]
+    assert "nginx cannot reach" in judge(media={**through_nginx, "status": 502})["problems"][0]
+
+    direct = {"storage": "s3", "serve": "store", "status": -1, "content": ""}
+    healthy = judge(media=direct, health={"json": {"release": "r2", "media": "ok"}})
+    assert (healthy["media"], healthy["problems"]) == ("ok (store)", [])
+    failing = judge(
+        media=direct,
+        health={"status": 503, "json": {"release": "r2", "media": "bucket 'uploads' at Amazon S3: 403 Forbidden"}},
+    )
+    assert failing["media"] == "store fails"
+    assert (
+        "the uploads' object store does not answer the serving release: bucket 'uploads' at Amazon S3: 403 Forbidden"
+        in failing["problems"]
+    )
