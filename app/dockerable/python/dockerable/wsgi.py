@@ -47,8 +47,9 @@ def database_answers():
 
 def media_store():
     """The uploads' storage when it is the kit's object store (dockerable.storage), else None."""
-    storage = storages["default"]
-    return storage if type(storage).__module__ == "dockerable.storage" else None
+    # Read from the settings first: the project's own default storage is never instantiated here.
+    backend = str(storages.backends.get("default", {}).get("BACKEND", ""))
+    return storages["default"] if backend.startswith("dockerable.storage.") else None
 
 
 def respond(start_response, status, content_type, body):
