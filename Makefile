@@ -58,14 +58,14 @@ bench-quick: collections
 	python bench/run.py --quick serving
 
 # The README's test command: the linters, the image once (cold on a new machine), then two streams
-# side by side (each line prefixed with its name): pytest then the bare scenario (bare.test), and the
-# short serving benchmark, the backup and restore tests (a pytest run of their own, which shares
-# nothing with the first: own names, ports and temporary directory), then the scenarios of
-# staging.test, one at a time (they share names). The streams share this machine's Docker engine and
-# nothing on it (container, network and image names).
+# side by side (each line prefixed with its name), of about the same length: pytest, and the short
+# serving benchmark, the backup and restore tests (a pytest run of their own, which shares nothing
+# with the first: own names, ports and temporary directory), the scenarios of staging.test, one at a
+# time (they share names), then the bare scenario (bare.test). The streams share this machine's
+# Docker engine and nothing on it (container, network and image names).
 STAGING_SCENARIOS := $(filter-out bare,$(ALL_SCENARIOS))
 SECOND_STREAM_TESTS := tests/role/test_backup_restore.py
 test: lint image
 	scripts/side-by-side.sh \
-	  pytest+bare "$(MAKE) --no-print-directory pytest PYTEST_ARGS='--ignore=$(SECOND_STREAM_TESTS)' && $(MAKE) --no-print-directory molecule SCENARIOS=bare" \
-	  bench+staging "$(MAKE) --no-print-directory bench-quick && $(MAKE) --no-print-directory pytest PYTEST_ARGS='--basetemp=$${TMPDIR:-/tmp}/dockerable-pytest-second $(SECOND_STREAM_TESTS)' && $(MAKE) --no-print-directory molecule SCENARIOS='$(STAGING_SCENARIOS)'"
+	  pytest "$(MAKE) --no-print-directory pytest PYTEST_ARGS='--ignore=$(SECOND_STREAM_TESTS)'" \
+	  scenarios "$(MAKE) --no-print-directory bench-quick && $(MAKE) --no-print-directory pytest PYTEST_ARGS='--basetemp=$${TMPDIR:-/tmp}/dockerable-pytest-second $(SECOND_STREAM_TESTS)' && $(MAKE) --no-print-directory molecule SCENARIOS='$(STAGING_SCENARIOS) bare'"
